@@ -1,0 +1,50 @@
+# FlipSketch — run `make help` for the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export WANDB_MODE ?= offline
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned stack + flipsketch (idempotent)
+
+test: $(STAMP) ## Run the fast test suite (what CI runs)
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-all: $(STAMP) ## Run every test, slow ones included
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP) ## Run the main job end to end on the tiny default model
+	$(BIN)/python -m flipsketch.demo
+
+lint: $(STAMP) ## Ruff lint + format check
+	$(BIN)/ruff check src data_gen tests experiments
+	$(BIN)/ruff format --check src data_gen tests experiments
+
+format: $(STAMP) ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src data_gen tests experiments
+	$(BIN)/ruff format src data_gen tests experiments
+
+lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean: ## Remove build outputs and logs (keeps .venv)
+	rm -rf logs outputs wandb .pytest_cache build *.egg-info
+
+.PHONY: help install test test-all demo lint format lock clean
