@@ -1,0 +1,39 @@
+"""Evaluation metrics for generated sketch animations (issue 6, item 1).
+
+CLIP metrics (need a CLIP backbone; report `scorer.backbone` with every number):
+    ClipScorer.s2v  sketch-to-video consistency, ClipScorer.t2v  text-to-video alignment.
+Weight-free stroke metrics: Chamfer distances, motion, flicker, tolerant stroke IoU.
+"""
+
+from __future__ import annotations
+
+from .clip_metrics import TINY_CLIP_CFG, ClipScorer, TensorPreprocess, load_open_clip
+from .clipscore_ref import clipscore_reference  # imports torchmetrics only when called
+from .stroke_metrics import (
+    chamfer_distance,
+    dilate_mask,
+    motion_magnitude,
+    otsu_threshold,
+    sketch_chamfer,
+    stroke_iou,
+    stroke_mask,
+    temporal_flicker,
+)
+from .suite import compute_all
+
+__all__ = [
+    "TINY_CLIP_CFG",
+    "ClipScorer",
+    "TensorPreprocess",
+    "chamfer_distance",
+    "clipscore_reference",
+    "compute_all",
+    "dilate_mask",
+    "load_open_clip",
+    "motion_magnitude",
+    "otsu_threshold",
+    "sketch_chamfer",
+    "stroke_iou",
+    "stroke_mask",
+    "temporal_flicker",
+]

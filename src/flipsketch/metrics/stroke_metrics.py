@@ -1,0 +1,163 @@
+"""Weight-free metrics on sketch frames: dark strokes on a light background.
+
+Frames are uint8 grayscale (T, H, W) (other formats are converted, see `_io`). Distances are in
+pixels, intensities on a 0-1 scale.
+
+Conventions for frames without strokes (documented, so numbers stay finite and comparable):
+* `stroke_mask` with Otsu: an image whose intensity range is below `min_contrast` has no strokes.
+* `chamfer_distance`: both masks empty -> 0.0; exactly one empty -> the image diagonal
+  sqrt(H^2 + W^2), the largest distance two pixels of that image can have.
+* `stroke_iou`: both masks empty -> 1.0; exactly one empty -> 0.0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ._io import gray_frames, gray_image
+
+MAX_POINTS = 4096  # Chamfer point sets larger than this are subsampled evenly (deterministic)
+
+
+def otsu_threshold(img: np.ndarray) -> int:
+    """Otsu's threshold t for a uint8 image: the dark class is `img < t`.
+
+    Maximises the between-class variance over all splits. When several splits tie (e.g. an
+    exactly two-valued image) the middle of the tied range is taken. A constant image gets
+    t = its value (dark class empty).
+    """
+    hist = np.bincount(np.asarray(img, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 0
+    p = hist / total
+    w0 = np.cumsum(p)[:-1]  # weight of the dark class {v < t} for t = 1..255
+    mu = np.cumsum(p * np.arange(256))[:-1]
+    mu_t = mu[-1] + 255 * p[-1]
+    denom = w0 * (1.0 - w0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = np.where(denom > 0, (mu_t * w0 - mu) ** 2 / denom, 0.0)
+    if between.max() <= 0:
+        return int(np.asarray(img).min())
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-12)) + 1
+    return int(round((best.min() + best.max()) / 2))
+
+
+def stroke_mask(img, threshold: int | None = None, min_contrast: int = 32) -> np.ndarray:
+    """Boolean stroke mask (True = dark stroke pixel) of one image (H, W) or frames (T, H, W).
+
+    `threshold`: pixels strictly darker than it are strokes. None: Otsu per image; an image
+    whose max - min intensity is below `min_contrast` (blank paper, faint noise) has no strokes.
+    """
+    arr = np.asarray(img)
+    if not (arr.dtype == np.uint8 and arr.ndim in (2, 3)):
+        arr = gray_image(img) if arr.ndim == 2 or hasattr(img, "convert") else gray_frames(img)
+    if arr.ndim == 3:
+        return np.stack([stroke_mask(a, threshold, min_contrast) for a in arr])
+    if threshold is not None:
+        return arr < threshold
+    if int(arr.max()) - int(arr.min()) < min_contrast:
+        return np.zeros(arr.shape, dtype=bool)
+    return arr < otsu_threshold(arr)
+
+
+def _points(mask: np.ndarray, max_points: int) -> torch.Tensor:
+    pts = np.argwhere(mask)
+    if len(pts) > max_points:
+        pts = pts[np.linspace(0, len(pts) - 1, max_points).round().astype(np.int64)]
+    return torch.from_numpy(pts).to(torch.float32)
+
+
+def _mean_nearest(src: torch.Tensor, dst: torch.Tensor, chunk: int = 1024) -> float:
+    total = 0.0
+    for i in range(0, len(src), chunk):
+        d = torch.cdist(src[i : i + chunk], dst, compute_mode="donot_use_mm_for_euclid_dist")
+        total += float(d.min(dim=1).values.sum())
+    return total / len(src)
+
+
+def chamfer_distance(mask_a: np.ndarray, mask_b: np.ndarray, max_points: int = MAX_POINTS) -> float:
+    """Symmetric Chamfer distance in pixels between two (H, W) stroke masks.
+
+    0.5 * (mean over A of the distance to the nearest pixel of B + the same from B to A).
+    Sets above `max_points` pixels are subsampled evenly in raster order (deterministic).
+    Empty masks: see the module docstring.
+    """
+    a, b = np.asarray(mask_a, dtype=bool), np.asarray(mask_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"masks must be two (H, W) arrays of one shape, got {a.shape} and {b.shape}")
+    na, nb = a.any(), b.any()
+    if not na and not nb:
+        return 0.0
+    if not (na and nb):
+        return math.hypot(*a.shape)
+    pa, pb = _points(a, max_points), _points(b, max_points)
+    return 0.5 * (_mean_nearest(pa, pb) + _mean_nearest(pb, pa))
+
+
+def _check_same_size(sketch: np.ndarray, frames: np.ndarray) -> None:
+    if sketch.shape != frames.shape[1:]:
+        raise ValueError(f"sketch is {sketch.shape} but frames are {frames.shape[1:]}; resize one to match")
+
+
+def sketch_chamfer(sketch, frames, skip_first: bool = False, threshold: int | None = None) -> float:
+    """Mean Chamfer distance (pixels) between the sketch's strokes and each frame's strokes."""
+    sk, fr = stroke_mask(gray_image(sketch), threshold), stroke_mask(gray_frames(frames), threshold)
+    _check_same_size(sk, fr)
+    fr = fr[1:] if skip_first else fr
+    if len(fr) == 0:
+        raise ValueError("no frames left to score (skip_first on a one-frame clip)")
+    return float(np.mean([chamfer_distance(sk, f) for f in fr]))
+
+
+def motion_magnitude(frames, threshold: int | None = None) -> float:
+    """Mean Chamfer distance (pixels) between consecutive frames' strokes; 0.0 for < 2 frames."""
+    masks = stroke_mask(gray_frames(frames), threshold)
+    if len(masks) < 2:
+        return 0.0
+    return float(np.mean([chamfer_distance(a, b) for a, b in zip(masks[:-1], masks[1:], strict=True)]))
+
+
+def temporal_flicker(frames) -> float:
+    """Mean absolute intensity change (0-1) between consecutive frames; 0.0 for < 2 frames."""
+    fr = gray_frames(frames)
+    if len(fr) < 2:
+        return 0.0
+    return float(np.abs(np.diff(fr.astype(np.float32), axis=0)).mean() / 255.0)
+
+
+def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation of (..., H, W) masks by a (2r+1) x (2r+1) square (Chebyshev radius r)."""
+    out = np.asarray(mask, dtype=bool)
+    if radius <= 0:
+        return out.copy()
+    for axis in (-2, -1):
+        n = out.shape[axis]
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad)
+        grown = np.zeros_like(out)
+        for s in range(2 * radius + 1):
+            grown |= np.take(padded, np.arange(s, s + n), axis=axis)
+        out = grown
+    return out
+
+
+def stroke_iou(mask_a: np.ndarray, mask_b: np.ndarray, dilate: int = 1) -> float:
+    """Tolerant IoU of two stroke masks.
+
+    A pixel of A counts as matched when it lies within `dilate` px (square neighbourhood) of B,
+    and vice versa; intersection = mean of the two matched counts, union = |A| + |B| - it.
+    Identical masks -> 1, masks farther apart than `dilate` px -> 0. Both empty -> 1.0.
+    """
+    a, b = np.asarray(mask_a, dtype=bool), np.asarray(mask_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"masks must have one shape, got {a.shape} and {b.shape}")
+    na, nb = int(a.sum()), int(b.sum())
+    if na == 0 and nb == 0:
+        return 1.0
+    inter = 0.5 * (int((a & dilate_mask(b, dilate)).sum()) + int((b & dilate_mask(a, dilate)).sum()))
+    return float(inter / (na + nb - inter))
