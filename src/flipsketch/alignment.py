@@ -1,0 +1,83 @@
+"""Iterative frame alignment (METHOD.md section 4).
+
+At early steps (i < tau1) the non-reference frames are optimised so that, denoised jointly with
+the reference frame under the text prompt, the UNet's prediction for frame 0 matches the
+prediction for the reference frame denoised alone with the empty prompt:
+
+    eta_1 = UNet(x_ref, t, "")                       (no grad)
+    L     = || UNet([x_ref, f_1..f_{N-1}], t, p)[0] - eta_1 ||^2
+
+Gradients reach frame 0 only through the temporal layers, so they flow through the whole UNet;
+the UNet is frozen and wrapped in activation checkpointing to bound memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .checkpointing import block_checkpointing
+
+
+@dataclass
+class AlignResult:
+    latents: torch.Tensor
+    losses: list[float]  # loss before each update (summed over the batch)
+    final_loss: float  # loss of the returned latents... measured at the last evaluated point
+
+
+def align_frames(
+    unet,
+    latents: torch.Tensor,
+    ref_latent: torch.Tensor,
+    t,
+    cond_emb: torch.Tensor,
+    empty_emb: torch.Tensor,
+    iters: int = 10,
+    lr: float = 1e-3,
+    checkpointing: bool = True,
+    variable_dtype: torch.dtype = torch.float32,
+    drop_last_update: bool = False,
+    eta1: torch.Tensor | None = None,
+) -> AlignResult:
+    """Optimise frames 1..N-1 of `latents` (B, C, F, h, w); frame 0 is set to `ref_latent`.
+
+    variable_dtype bfloat16 and drop_last_update reproduce the official code's quirks."""
+    b = latents.shape[0]
+    model_dtype = latents.dtype
+    ref = ref_latent.to(model_dtype).expand(b, -1, -1, -1, -1)
+    if eta1 is None:
+        with torch.no_grad():
+            eta1 = unet(ref_latent.to(model_dtype), t, encoder_hidden_states=empty_emb).sample[:, :, 0]
+    target = eta1.float().expand(b, -1, -1, -1)
+    var = latents[:, :, 1:].detach().to(variable_dtype).clone().requires_grad_(True)
+    opt = torch.optim.Adam([var], lr=lr)
+    losses: list[float] = []
+    kept = var.detach().clone()
+    with torch.enable_grad(), block_checkpointing(unet, checkpointing):
+        for k in range(iters):
+            x = torch.cat([ref, var.to(model_dtype)], dim=2)
+            pred0 = unet(x, t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
+            per_sample = ((pred0 - target) ** 2).mean(dim=(1, 2, 3))
+            loss = per_sample.sum()  # samples are independent: each gets its own gradient
+            losses.append(float(loss))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if drop_last_update and k == iters - 1:
+                break  # the official loop computes a last update that never reaches the latents
+            opt.step()
+            kept = var.detach().clone()
+    out = torch.cat([ref, kept.to(model_dtype)], dim=2)
+    return AlignResult(latents=out, losses=losses, final_loss=losses[-1] if losses else float("nan"))
+
+
+def alignment_loss(unet, latents, ref_latent, t, cond_emb, empty_emb) -> float:
+    """The alignment loss of `latents` as they stand (for benchmarks and tests)."""
+    b = latents.shape[0]
+    with torch.no_grad():
+        eta1 = unet(ref_latent, t, encoder_hidden_states=empty_emb).sample[:, :, 0].float()
+        x = latents.clone()
+        x[:, :, 0:1] = ref_latent.expand(b, -1, -1, -1, -1)
+        pred0 = unet(x, t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
+    return float(((pred0 - eta1) ** 2).mean(dim=(1, 2, 3)).sum())

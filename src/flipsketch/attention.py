@@ -1,0 +1,211 @@
+"""Dual attention composition (METHOD.md section 3) as diffusers attention processors.
+
+Every self-attention layer `attn1` of the UNet3D gets a `CompositionProcessor`; the layer kind is
+read from the processor name (the only reliable way to tell layers apart):
+
+* spatial  `...attentions.K.transformer_blocks.0.attn1`   sees (B*F, H*W, C)
+* temporal `...temp_attentions.K...attn1`, `transformer_in...attn1`   sees (B*H*W, F, C)
+
+An explicit `CompositionController` carries the state: in ``save`` mode (the reference stream) each
+layer stores its query and key; in ``compose`` mode (the main stream) the conditional half of the
+batch is composed:
+
+* C^S (spatial): for frames f < copies, the query of frame f is the reference query of frame f;
+  keys and values stay the main stream's own.
+* C^T (temporal): logits L = Q K^T / sqrt(d); for each query frame j the logit against key frame 0
+  becomes (Q_j . K_ref_0 / sqrt(d)) * (1 + lambda * j / lambda_denominator). Values unchanged.
+
+Cross-attention (`attn2`) keeps diffusers' own processor.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("off", "save", "compose")
+
+
+def layer_kind(name: str) -> str | None:
+    """'spatial', 'temporal' or None (not composed) from an attention processor name."""
+    if ".attn1." not in name and not name.endswith(".attn1.processor"):
+        return None
+    if name.startswith("transformer_in.") or ".temp_attentions." in name:
+        return "temporal"
+    if ".attentions." in name:
+        return "spatial"
+    return None
+
+
+@dataclass
+class CompositionController:
+    """State shared by all composition processors of one UNet."""
+
+    lambda_: float = 0.5
+    lambda_denominator: float = 50.0
+    spatial: bool = True
+    temporal: bool = True
+    mode: str = "off"
+    num_frames: int = 1  # frames of the video in the current UNet call
+    cond_start: int = 0  # batch index where the conditional half of the main pass starts
+    copies: int = 1  # frames of the reference-stream video (decays from N to 1)
+    store: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    saves: Counter = field(default_factory=Counter)
+    composes: Counter = field(default_factory=Counter)
+
+    def set_mode(self, mode: str, **kw) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        for k, v in kw.items():
+            if not hasattr(self, k):
+                raise AttributeError(k)
+            setattr(self, k, v)
+        if mode == "save":
+            self.store.clear()
+
+    def reset_counters(self) -> None:
+        self.saves.clear()
+        self.composes.clear()
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    n, length, inner = x.shape
+    return x.view(n, length, heads, inner // heads).transpose(1, 2)
+
+
+def compose_spatial_query(
+    q: torch.Tensor, q_ref: torch.Tensor, num_frames: int, cond_start: int
+) -> torch.Tensor:
+    """C^S: q (Btot*F, L, C); q_ref (copies, L, C). Frames f < copies of the conditional batch
+    entries get the reference query of frame f."""
+    btot = q.shape[0] // num_frames
+    n = min(q_ref.shape[0], num_frames)
+    q = q.view(btot, num_frames, *q.shape[1:]).clone()
+    q[cond_start:, :n] = q_ref[:n].to(q.dtype).unsqueeze(0)
+    return q.view(btot * num_frames, *q.shape[2:])
+
+
+def temporal_composed_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_ref0: torch.Tensor,
+    heads: int,
+    scale: float,
+    lambda_: float,
+    lambda_denominator: float,
+) -> torch.Tensor:
+    """C^T on the conditional rows. q/k/v: (Bc*P, F, C); k_ref0: (P, C), the reference key of
+    frame 0 at each spatial position P. Returns the attention output (Bc*P, F, C) before to_out."""
+    rows, frames, inner = q.shape
+    positions = k_ref0.shape[0]
+    qh, kh, vh = (_split_heads(x, heads) for x in (q, k, v))  # (rows, h, F, d)
+    logits = (qh @ kh.transpose(-1, -2)) * scale  # (rows, h, F, F)
+    kr = k_ref0.to(q.dtype).view(positions, heads, inner // heads)
+    kr = kr.repeat(rows // positions, 1, 1)  # (rows, h, d) — batch-major like q
+    ref_logit = torch.einsum("nhjd,nhd->nhj", qh, kr) * scale
+    j = torch.arange(frames, device=q.device, dtype=q.dtype)
+    logits[..., 0] = ref_logit * (1.0 + lambda_ * j / lambda_denominator)
+    out = logits.softmax(dim=-1) @ vh
+    return out.transpose(1, 2).reshape(rows, frames, inner)
+
+
+class CompositionProcessor:
+    """Self-attention processor that saves (reference stream) or composes (main stream)."""
+
+    def __init__(self, name: str, kind: str, controller: CompositionController):
+        self.name = name
+        self.kind = kind
+        self.controller = controller
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+        ctl = self.controller
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            b, c, h, w = hidden_states.shape
+            hidden_states = hidden_states.view(b, c, h * w).transpose(1, 2)
+        batch, length, _ = hidden_states.shape
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, length, batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+        query = attn.to_q(hidden_states)
+        key = attn.to_k(context)
+        value = attn.to_v(context)
+
+        out = None
+        if ctl.mode == "save":
+            ctl.store[self.name] = (query.detach(), key.detach())
+            ctl.saves[self.name] += 1
+        elif ctl.mode == "compose" and self.name in ctl.store and attention_mask is None:
+            q_ref, k_ref = ctl.store[self.name]
+            if self.kind == "spatial" and ctl.spatial:
+                query = compose_spatial_query(query, q_ref, ctl.num_frames, ctl.cond_start)
+                ctl.composes[self.name] += 1
+            elif self.kind == "temporal" and ctl.temporal:
+                positions = k_ref.shape[0]
+                start = ctl.cond_start * positions
+                out = torch.empty_like(query)
+                out[start:] = temporal_composed_attention(
+                    query[start:], key[start:], value[start:], k_ref[:, 0],
+                    attn.heads, attn.scale, ctl.lambda_, ctl.lambda_denominator,
+                )
+                if start:
+                    out[:start] = self._sdpa(attn, query[:start], key[:start], value[:start], None)
+                ctl.composes[self.name] += 1
+        if out is None:
+            out = self._sdpa(attn, query, key, value, attention_mask)
+
+        out = attn.to_out[0](out.to(query.dtype))
+        out = attn.to_out[1](out)
+        if input_ndim == 4:
+            out = out.transpose(-1, -2).reshape(b, c, h, w)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+    @staticmethod
+    def _sdpa(attn, query, key, value, attention_mask):
+        heads = attn.heads
+        rows = query.shape[0]
+        q, k, v = (_split_heads(x, heads) for x in (query, key, value))
+        if attn.norm_q is not None:
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=0.0, scale=attn.scale)
+        return o.transpose(1, 2).reshape(rows, -1, query.shape[-1])
+
+
+def install_composition(unet, controller: CompositionController) -> dict[str, str]:
+    """Install composition processors on every attn1 layer; other layers keep their processor.
+
+    Returns {processor name: kind} for the composed layers."""
+    current = unet.attn_processors
+    procs, kinds = {}, {}
+    for name, proc in current.items():
+        kind = layer_kind(name)
+        if kind is None:
+            procs[name] = proc
+        else:
+            procs[name] = CompositionProcessor(name, kind, controller)
+            kinds[name] = kind
+    unet.set_attn_processor(procs)
+    return kinds
+
+
+def remove_composition(unet) -> None:
+    """Back to diffusers' default processors."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    unet.set_attn_processor(AttnProcessor2_0())

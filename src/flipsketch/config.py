@@ -1,0 +1,84 @@
+"""Sampler settings: every knob of the paper with its default, and the `faithful` switches."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import UserError
+
+
+@dataclass
+class FaithfulSwitches:
+    """Each switch restores one behaviour of the authors' code (METHOD.md). All off = ours."""
+
+    input_range_01: bool = False  # feed the VAE pixels in [0,1] (a bug: training used [-1,1])
+    posterior_sample_avg: bool = False  # 5 unseeded posterior samples, inverted, averaged
+    squash_aspect: bool = False  # squash non-square sketches instead of fitting on white
+    align_bf16: bool = False  # optimise bf16 latents (most values cannot move by lr=1e-3)
+    align_drop_last_update: bool = False  # keep only iters-1 of the alignment updates
+    reference_cfg_pass: bool = False  # the degenerate 2-prompt guidance pass on the reference stream
+    inversion_model_timestep: str = "target"  # 'target' (official/diffusers) or 'input' (level of the latent)
+
+
+@dataclass
+class SamplerConfig:
+    num_frames: int = 10
+    num_inference_steps: int = 25
+    guidance_scale: float = 9.0
+    negative_prompt: str = ""
+    tau1: int = 10  # frame alignment at steps i < tau1
+    tau2: int = 15  # attention composition at steps i <= tau2
+    lambda_: float = 0.5  # motion (0) <-> fidelity (1)
+    lambda_denominator: float = 50.0  # the official constant in (1 + lambda * j / 50)
+    compose_spatial: bool = True  # C^S
+    compose_temporal: bool = True  # C^T
+    reference_decay: bool = True  # reference copies max(1, N - i); False keeps N copies
+    align: bool = True
+    align_iters: int = 10
+    align_lr: float = 1e-3
+    align_checkpointing: bool = True
+    reference_frame: bool = True  # False = plain text-to-video (no inversion, no reference)
+    vae_decode_chunk: int = 8
+    faithful: FaithfulSwitches = field(default_factory=FaithfulSwitches)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> SamplerConfig:
+        d = dict(d or {})
+        faithful = FaithfulSwitches(**dict(d.pop("faithful", {}) or {}))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"unknown sampler setting(s): {', '.join(unknown)}")
+        cfg = cls(**d, faithful=faithful)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def composing(self) -> bool:
+        return self.reference_frame and (self.compose_spatial or self.compose_temporal)
+
+    def validate(self) -> None:
+        def bad(msg):
+            raise UserError(msg)
+
+        if self.num_frames < 2:
+            bad(f"sampler.num_frames must be >= 2, got {self.num_frames}")
+        if self.num_inference_steps < 1:
+            bad(f"sampler.num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if not 0.0 <= self.lambda_ <= 1.0:
+            bad(f"sampler.lambda_ must be in [0, 1], got {self.lambda_}")
+        if self.guidance_scale < 0:
+            bad(f"sampler.guidance_scale must be >= 0, got {self.guidance_scale}")
+        for name in ("tau1", "tau2"):
+            v = getattr(self, name)
+            if not 0 <= v <= self.num_inference_steps:
+                bad(f"sampler.{name} must be in [0, num_inference_steps={self.num_inference_steps}], got {v}")
+        if self.align_iters < 0 or self.align_lr <= 0:
+            bad("sampler.align_iters must be >= 0 and sampler.align_lr > 0")
+        if self.lambda_denominator <= 0:
+            bad("sampler.lambda_denominator must be > 0")
+        if self.faithful.inversion_model_timestep not in ("target", "input"):
+            bad("sampler.faithful.inversion_model_timestep must be 'target' or 'input'")

@@ -1,0 +1,4 @@
+from .components import Components
+from .registry import MODEL_REGISTRY, build_model, register
+
+__all__ = ["Components", "MODEL_REGISTRY", "build_model", "register"]

@@ -1,0 +1,138 @@
+"""Loading real weights: ModelScope text-to-video-ms-1.7b and the authors' FlipSketch checkpoint.
+
+Both are diffusers folders (`model_index.json`, `unet/`, `vae/`, `text_encoder/`, `tokenizer/`,
+`scheduler/`), from a local path or a hub id on machines that can reach the hub. Anything missing
+ends in a `MissingWeightsError`: one line saying what was looked for and the layout expected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import MissingWeightsError, UserError
+from .components import Components
+
+SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+LAYOUT = "model_index.json + unet/ vae/ text_encoder/ tokenizer/ scheduler/ (diffusers layout)"
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}") from None
+
+
+def _looks_like_hub_id(path: str) -> bool:
+    return not os.path.isabs(path) and path.count("/") == 1 and not path.startswith(".")
+
+
+def check_pipeline_folder(path: str | os.PathLike, what: str) -> Path | str:
+    """Return the local folder (or hub id) to load from, or raise one clear line."""
+    p = Path(os.path.expanduser(str(path)))
+    if p.is_dir():
+        missing = [s for s in SUBFOLDERS if not (p / s).is_dir()]
+        if missing:
+            raise MissingWeightsError(
+                f"{what}: folder {p} lacks {', '.join(s + '/' for s in missing)}; expected {LAYOUT}"
+            )
+        return p
+    if _looks_like_hub_id(str(path)):
+        return str(path)
+    raise MissingWeightsError(
+        f"{what}: no weights at {p}; download them there ({LAYOUT}) or set model.path to a folder or hub id"
+    )
+
+
+def load_pipeline_folder(
+    path: str | os.PathLike,
+    name: str,
+    resolution: int = 256,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | None = None,
+    what: str | None = None,
+) -> Components:
+    """Load tokenizer, text encoder, VAE, UNet3D and DDIM scheduler from a diffusers folder."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    what = what or f"model '{name}'"
+    src = check_pipeline_folder(path, what)
+    torch_dtype = resolve_dtype(dtype)
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    kw = dict(local_files_only=offline or isinstance(src, Path))
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
+        text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", torch_dtype=torch_dtype, **kw)
+        vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=torch_dtype, **kw)
+        unet = UNet3DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=torch_dtype, **kw)
+        scheduler = DDIMScheduler.from_pretrained(src, subfolder="scheduler", **kw)
+    except (OSError, ValueError) as exc:  # missing/corrupt files or an unreachable hub
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MissingWeightsError(f"{what}: could not load from {src} ({first}); expected {LAYOUT}") from None
+    comps = Components(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        unet=unet,
+        scheduler=scheduler,
+        name=name,
+        source=str(src),
+        resolution=resolution,
+        info={"dtype": str(torch_dtype).replace("torch.", "")},
+    )
+    comps.eval_frozen()
+    if device:
+        comps.to(device)
+    return comps
+
+
+def save_pipeline_folder(comps: Components, path: str | os.PathLike) -> Path:
+    """Write components in the diffusers layout that `load_pipeline_folder` reads (safetensors)."""
+    import json
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    comps.unet.save_pretrained(out / "unet", safe_serialization=True)
+    comps.vae.save_pretrained(out / "vae", safe_serialization=True)
+    comps.text_encoder.save_pretrained(out / "text_encoder", safe_serialization=True)
+    comps.tokenizer.save_pretrained(out / "tokenizer")
+    comps.scheduler.save_pretrained(out / "scheduler")
+    index = {
+        "_class_name": "TextToVideoSDPipeline",
+        "_diffusers_version": "0.42.1",
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (out / "model_index.json").write_text(json.dumps(index, indent=2))
+    return out
+
+
+def load_raw_lora_pt(path: str | os.PathLike):
+    """Load the authors' raw LoRA tensors (`lora/<step>_unet.pt`): pickled, so weights_only=True."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingWeightsError(f"raw LoRA file not found: {p} (expected e.g. checkpoint/lora/2500_unet.pt)")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise UserError(f"{p} is not a loadable LoRA tensor file ({type(exc).__name__})") from None

@@ -1,0 +1,109 @@
+"""Post-processing and writing animations: Otsu binarisation, GIF, MP4, PNG frames, meta.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def otsu_threshold(gray: np.ndarray) -> float:
+    """Otsu's threshold of a uint8 image (the level that maximises between-class variance)."""
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 127.5
+    levels = np.arange(256, dtype=np.float64)
+    w0 = np.cumsum(hist)
+    w1 = total - w0
+    m0 = np.cumsum(hist * levels)
+    mean_total = m0[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu0 = m0 / w0
+        mu1 = (mean_total - m0) / w1
+        between = w0 * w1 * (mu0 - mu1) ** 2
+    between = np.nan_to_num(between, nan=-1.0)
+    if between.max() <= 0:  # a flat image: keep it as it is
+        return float(gray.min()) - 0.5
+    return float(np.argmax(between)) + 0.5
+
+
+def binarize(frames: np.ndarray, upscale: int = 1) -> np.ndarray:
+    """Grayscale + Otsu per frame -> pure black strokes on white. frames (F, H, W[, 3]) uint8.
+
+    `upscale` > 1 thresholds at a higher resolution first (the official code uses 1024 px) and
+    returns that size."""
+    out = []
+    for fr in frames:
+        img = Image.fromarray(fr).convert("L")
+        if upscale > 1:
+            img = img.resize((img.width * upscale, img.height * upscale), Image.Resampling.BICUBIC)
+        g = np.asarray(img)
+        out.append(np.where(g > otsu_threshold(g), 255, 0).astype(np.uint8))
+    return np.stack(out)
+
+
+def to_uint8(frames) -> np.ndarray:
+    """Float frames in [0, 1] (F, H, W[, C]) -> uint8."""
+    a = np.asarray(frames, dtype=np.float32)
+    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _rgb(frames: np.ndarray) -> np.ndarray:
+    return np.repeat(frames[..., None], 3, axis=-1) if frames.ndim == 3 else frames
+
+
+def write_gif(path: Path, frames: np.ndarray, fps: int = 10) -> None:
+    imgs = [Image.fromarray(f) for f in frames]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0, disposal=2)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> None:
+    import imageio.v2 as imageio
+
+    rgb = _rgb(frames)
+    h, w = rgb.shape[1:3]
+    if h % 2 or w % 2:  # H.264 with yuv420p needs even sides
+        rgb = np.pad(rgb, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    with imageio.get_writer(
+        str(path), fps=fps, codec="libx264", quality=8, pixelformat="yuv420p", macro_block_size=1,
+        ffmpeg_log_level="error",
+    ) as writer:
+        for f in rgb:
+            writer.append_data(f)
+
+
+def write_animation(
+    out_dir: str | os.PathLike,
+    frames: np.ndarray,
+    meta: dict,
+    fps: int = 10,
+    formats: tuple[str, ...] = ("gif", "mp4", "png"),
+    stem: str = "animation",
+) -> Path:
+    """Write one sample atomically: everything lands in a temp folder renamed into place at the end."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        if "gif" in formats:
+            write_gif(tmp / f"{stem}.gif", frames, fps)
+        if "mp4" in formats:
+            write_mp4(tmp / f"{stem}.mp4", frames, fps)
+        if "png" in formats:
+            (tmp / "frames").mkdir()
+            for i, f in enumerate(frames):
+                Image.fromarray(f).save(tmp / "frames" / f"{i:03d}.png")
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
