@@ -85,10 +85,28 @@ def test_input_formats_agree(scorer):
     frames = moving_frames(3)
     ref = scorer.encode_images(frames)  # uint8 (T, H, W) grayscale
     rgb = np.repeat(frames[..., None], 3, axis=-1)  # (T, H, W, 3)
-    as_pil = [Image.fromarray(f) for f in frames]
-    as_float = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255  # (T, 3, H, W)
-    for other in (rgb, as_pil, as_float):
-        assert torch.allclose(scorer.encode_images(other), ref, atol=1e-5)
+    rgba = np.concatenate([rgb, np.full_like(frames[..., None], 255)], axis=-1)
+    chw = torch.from_numpy(rgb).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8 tensor
+    for other in (rgb, rgba, chw, [Image.fromarray(f) for f in frames], list(frames)):
+        assert torch.allclose(scorer.encode_images(other), ref, atol=1e-6)
+    small = frames[:, 16:48, 16:48]  # model size: no resampling, so float input matches exactly
+    as_float = torch.from_numpy(small).float() / 255
+    assert torch.allclose(scorer.encode_images(as_float), scorer.encode_images(small), atol=1e-5)
+
+
+def test_preprocess_matches_open_clip_pil_transform():
+    import open_clip
+
+    mean, std = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+    pil_pp = open_clip.image_transform(64, is_train=False, mean=mean, std=std)
+    ours = TensorPreprocess(64, mean, std)
+    img = np.stack([sketch_image()] * 2 + [255 - sketch_image() // 2], axis=-1)
+    img = np.concatenate([img, img[:, :40]], axis=1)  # 64 x 104: resize + crop, 3 distinct channels
+    big = np.array(Image.fromarray(img).resize((208, 128), Image.NEAREST))  # 128 x 208, downscaled
+    for arr in (img, big):
+        expected = pil_pp(Image.fromarray(arr))
+        got = ours(torch.from_numpy(arr).permute(2, 0, 1))[0]
+        assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-6)
 
 
 def test_skip_first_and_text_batch(scorer):
@@ -134,6 +152,23 @@ def test_uncached_tag_is_missing_weights_without_network(tmp_path):
     with pytest.raises(MissingWeightsError) as err:
         ClipScorer("ViT-B-32", pretrained="openai", cache_dir=str(tmp_path))
     assert "\n" not in str(err.value) and "openai" in str(err.value)
+
+
+def test_cached_tag_lookup_is_local(tmp_path):
+    from flipsketch.metrics.clip_metrics import _cached_tag_file
+
+    repo = tmp_path / "models--org--clip-repo"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    cfg = {"hf_hub": "org/clip-repo/", "url": "https://example.invalid/x/ViT-Fake.pt"}
+    path, where = _cached_tag_file(cfg, str(tmp_path))
+    assert path is None and "org/clip-repo" in where and "ViT-Fake.pt" in where
+    (tmp_path / "ViT-Fake.pt").write_bytes(b"x")  # open_clip's URL cache layout
+    assert _cached_tag_file(cfg, str(tmp_path))[0] == str(tmp_path / "ViT-Fake.pt")
+    weights = repo / "snapshots" / "abc123" / "open_clip_model.safetensors"  # HF cache layout
+    weights.write_bytes(b"x")
+    assert _cached_tag_file(cfg, str(tmp_path))[0] == str(weights)
 
 
 def test_unknown_tag_and_model_are_user_errors():

@@ -1,6 +1,7 @@
 """Turn the image formats the metrics accept into one canonical form.
 
-Accepted inputs (values: integer dtypes are 0-255, float dtypes are 0-1, bool is 0/1):
+Accepted inputs (values: integer dtypes are 0-255, float dtypes are 0-1, bool is 0/1; uint8
+stays uint8 so CLIP preprocessing can resample exactly like open_clip's PIL pipeline):
 
 * a PIL image;
 * a numpy array, channels LAST: a batch is (T, H, W) or (T, H, W, C); a single image is
@@ -30,23 +31,32 @@ def _pil_to_array(img) -> np.ndarray:
 
 
 def _scale(x: torch.Tensor) -> torch.Tensor:
+    """-> uint8 (0-255) or float32 (0-1)."""
+    if x.dtype == torch.uint8:
+        return x
     if x.dtype == torch.bool:
         return x.float()
     if x.is_floating_point():
         return x.float()
-    return x.float() / 255.0
+    return x.clamp(0, 255).to(torch.uint8)
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 0-255 or float 0-1 -> float32 0-1."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
 def _to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) with C in {1, 3, 4} -> (N, 3, H, W)."""
+    """(N, C, H, W) with C in {1, 3, 4} -> (N, 3, H, W), same dtype."""
     c = x.shape[1]
     if c == 1:
         return x.expand(-1, 3, -1, -1)
     if c == 3:
         return x
     if c == 4:
-        alpha = x[:, 3:4]
-        return x[:, :3] * alpha + (1.0 - alpha)
+        f = as_float(x)
+        rgb = f[:, :3] * f[:, 3:4] + (1.0 - f[:, 3:4])
+        return (rgb * 255.0).round().to(torch.uint8) if x.dtype == torch.uint8 else rgb
     raise ValueError(f"images must have 1, 3 or 4 channels, got {c} (shape {tuple(x.shape)})")
 
 
@@ -97,7 +107,7 @@ def _many(images) -> torch.Tensor:
 
 
 def image_list(images, single: bool = False) -> list[torch.Tensor]:
-    """Images -> list of (3, H, W) float32 tensors in [0, 1] (RGB)."""
+    """Images -> list of RGB (3, H, W) tensors: uint8 (0-255) for integer input, else float32 (0-1)."""
     if isinstance(images, list | tuple):
         out = [im for item in images for im in _one(item)]
     elif single or not isinstance(images, np.ndarray | torch.Tensor) or images.ndim == 2:
@@ -110,8 +120,8 @@ def image_list(images, single: bool = False) -> list[torch.Tensor]:
 
 
 def _rgb_to_gray_uint8(x: torch.Tensor) -> np.ndarray:
-    w = torch.tensor(_LUMA, dtype=x.dtype).view(1, 3, 1, 1)
-    gray = (x * w).sum(1).clamp(0.0, 1.0)
+    w = torch.tensor(_LUMA).view(1, 3, 1, 1)
+    gray = (as_float(x) * w).sum(1).clamp(0.0, 1.0)
     return (gray * 255.0).round().to(torch.uint8).numpy()
 
 

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+from torchvision.transforms import InterpolationMode
 
 from flipsketch.errors import MissingWeightsError, UserError
 
-from ._io import image_list
+from ._io import as_float, image_list
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -35,11 +37,13 @@ TINY_CLIP_CFG = dict(
 
 
 class TensorPreprocess:
-    """open_clip's eval transform on float tensors: resize, center-crop, normalise.
+    """open_clip's eval transform on tensors: resize (shortest side), center-crop, normalise.
 
-    Input (3, H, W) or (N, 3, H, W) float RGB in [0, 1]; output (N, 3, h, w). Matches open_clip's
-    PIL pipeline (Resize shortest side -> CenterCrop -> ToTensor -> Normalize) up to resampling
-    round-off; torch ops keep it batched and free of uint8 quantisation.
+    Input (3, H, W) or (N, 3, H, W) RGB, uint8 0-255 or float 0-1; output float (N, 3, h, w).
+    uint8 input is resampled with torchvision's uint8 kernels, which reproduce open_clip's PIL
+    pipeline (Resize -> CenterCrop -> ToTensor -> Normalize): bit-exact when downscaling, within
+    one gray level when upscaling. Float input is resampled in float (no quantisation; its bicubic
+    kernel differs from PIL's by a few gray levels at stroke edges), so prefer uint8 frames.
     """
 
     def __init__(self, size, mean, std, interpolation: str = "bicubic", resize_mode: str = "shortest"):
@@ -48,7 +52,7 @@ class TensorPreprocess:
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         if resize_mode not in ("shortest", "squash"):
             raise ValueError(f"resize_mode {resize_mode!r} is not supported (use 'shortest' or 'squash')")
-        self.interpolation = interpolation
+        self.interpolation = InterpolationMode(interpolation)
         self.resize_mode = resize_mode
 
     @classmethod
@@ -67,9 +71,8 @@ class TensorPreprocess:
     def _resize(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         if tuple(x.shape[-2:]) == hw:
             return x
-        mode = self.interpolation if self.interpolation in ("bicubic", "bilinear") else "nearest"
-        kw = dict(align_corners=False, antialias=True) if mode != "nearest" else {}
-        return F.interpolate(x, size=hw, mode=mode, **kw).clamp(0.0, 1.0)
+        out = TF.resize(x, list(hw), interpolation=self.interpolation, antialias=True)
+        return out if out.dtype == torch.uint8 else out.clamp(0.0, 1.0)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x[None] if x.ndim == 3 else x
@@ -77,12 +80,16 @@ class TensorPreprocess:
         h, w = x.shape[-2:]
         if self.resize_mode == "squash":
             x = self._resize(x, (th, tw))
-        else:  # scale so the image covers the target, then center-crop (torchvision rounding)
-            scale = max(th / h, tw / w)
-            nh, nw = max(th, int(h * scale)), max(tw, int(w * scale))
+        else:  # shortest side to the target (torchvision's rounding), then center-crop
+            if th == tw:
+                nh, nw = (th, int(th * w / h)) if h <= w else (int(th * h / w), th)
+            else:
+                scale = max(th / h, tw / w)
+                nh, nw = max(th, int(h * scale)), max(tw, int(w * scale))
             x = self._resize(x, (nh, nw))
             top, left = int(round((nh - th) / 2.0)), int(round((nw - tw) / 2.0))
             x = x[..., top : top + th, left : left + tw]
+        x = as_float(x)
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
 
