@@ -1,0 +1,330 @@
+"""Build a clip dataset: discover sources, animate + rasterise in parallel, write atomically.
+
+Layout of the output folder:
+    clips/<id>.npy    uint8 (T, H, W), black strokes on white
+    clips/<id>.json   sidecar: the clip's metadata row (written after the .npy: it marks "done")
+    metadata.jsonl    one row per clip of this run, in a stable order
+    report.json       counts, timing, and every skipped source / failed clip with the reason
+A rerun with the same settings skips finished clips, rebuilds missing ones and removes stray temp
+files; a changed setting changes a clip's fingerprint, so that clip is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data_gen import atomic
+from data_gen.motion import PROGRAMS, animate, program_for_caption
+from data_gen.raster import RENDERERS, make_renderer, render_clip
+from data_gen.sources import AnimationInput, Source, animation_sources, static_sources, unique_keys
+from data_gen.svg_io import Limits, SvgError, read_svg_file
+from flipsketch.errors import UserError
+
+SHIPPED_SKETCHES = Path(__file__).resolve().parent / "sketches"
+CLIPS = "clips"
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    out: Path
+    sketches: tuple[Path, ...] = (SHIPPED_SKETCHES,)
+    animations: tuple[AnimationInput, ...] = ()
+    clips_per_sketch: int = 4
+    motion: str = "auto"
+    seed: int = 0
+    val_fraction: float = 0.1
+    frames: int = 24
+    fps: int = 8
+    size: int = 256
+    stroke_width: float | None = None
+    renderer: str = "cairo"
+    workers: int = 2
+    progress: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+    def validate(self) -> None:
+        if self.motion != "auto" and self.motion not in PROGRAMS:
+            raise UserError(f"unknown motion {self.motion!r}; use auto or one of: {', '.join(PROGRAMS)}")
+        if self.renderer not in RENDERERS:
+            raise UserError(f"unknown renderer {self.renderer!r}; use one of: {', '.join(RENDERERS)}")
+        for name in ("clips_per_sketch", "frames", "fps", "size", "workers"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        if self.size > self.limits.max_canvas:
+            raise UserError(f"size must be <= {self.limits.max_canvas:g} (got {self.size})")
+        if not 0 <= self.val_fraction < 1:
+            raise UserError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
+        if self.stroke_width is not None and not 0 < self.stroke_width <= self.size:
+            raise UserError(f"stroke_width must be positive (got {self.stroke_width})")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    clip_id: str
+    program: str
+    seed: int
+    split: str
+
+
+@dataclass(frozen=True)
+class Task:
+    source: Source
+    clips: tuple[ClipSpec, ...]
+    frames: int
+    fps: int
+    size: int
+    stroke_width: float | None
+    renderer: str
+    limits: Limits
+    clips_dir: Path
+
+
+def clip_seed(seed: int, key: str, variant: int) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{key}:{variant}".encode(), digest_size=4).digest(), "big")
+
+
+def assign_splits(keys: list[str], seed: int, val_fraction: float) -> dict[str, str]:
+    """Split by source (all clips of a sketch share a split), deterministic from the seed."""
+    keys = sorted(keys)
+    n_val = round(len(keys) * val_fraction)
+    if val_fraction > 0 and len(keys) >= 2:
+        n_val = min(max(n_val, 1), len(keys) - 1)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    val = {keys[i] for i in order[:n_val]}
+    return {k: "val" if k in val else "train" for k in keys}
+
+
+def _fingerprint(task: Task, spec: ClipSpec) -> str:
+    files = task.source.frames or (task.source.path,)
+    stats = []
+    for f in files:
+        try:
+            st = f.stat()
+            stats.append([st.st_size, st.st_mtime_ns])
+        except OSError:
+            stats.append(None)
+    blob = json.dumps(
+        [
+            str(task.source.path),
+            stats,
+            spec.program,
+            spec.seed,
+            task.frames,
+            task.size,
+            task.stroke_width,
+            task.renderer,
+            asdict(task.limits),
+        ],
+        sort_keys=True,
+    )
+    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+
+
+def _record(task: Task, spec: ClipSpec, fingerprint: str, source_frames: int | None) -> dict:
+    rec = {
+        "id": spec.clip_id,
+        "clip": f"{CLIPS}/{spec.clip_id}.npy",
+        "caption": task.source.caption,
+        "source": str(task.source.path),
+        "source_kind": task.source.kind,
+        "motion": spec.program,
+        "seed": spec.seed,
+        "frames": task.frames,
+        "size": task.size,
+        "height": task.size,
+        "width": task.size,
+        "fps": task.fps,
+        "split": spec.split,
+        "fingerprint": fingerprint,
+    }
+    if source_frames is not None:
+        rec["source_frames"] = source_frames
+    return rec
+
+
+def _finished(task: Task, spec: ClipSpec, fingerprint: str) -> dict | None:
+    side = task.clips_dir / f"{spec.clip_id}.json"
+    if not side.is_file() or not (task.clips_dir / f"{spec.clip_id}.npy").is_file():
+        return None
+    try:
+        rec = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("fingerprint") != fingerprint:
+        return None
+    if rec.get("split") != spec.split or rec.get("caption") != task.source.caption:
+        rec.update(split=spec.split, caption=task.source.caption)  # cheap fix-up, the clip stays
+        atomic.write_text(side, json.dumps(rec) + "\n")
+    return rec
+
+
+_RENDERERS: dict = {}
+
+
+def _renderer(task: Task):
+    key = (task.renderer, task.size, task.stroke_width)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = make_renderer(*key)
+    return _RENDERERS[key]
+
+
+def _frames_for(task: Task, spec: ClipSpec, loaded: dict) -> np.ndarray:
+    src, render = task.source, _renderer(task)
+    if src.kind == "static":
+        if "sketch" not in loaded:
+            loaded["sketch"] = read_svg_file(src.path, task.limits, root=src.root)
+        sketch = loaded["sketch"]
+        return render_clip(sketch, animate(sketch, spec.program, task.frames, spec.seed), render)
+    if "frames" not in loaded:
+        loaded["frames"] = [read_svg_file(f, task.limits, root=src.root) for f in src.frames]
+    sketches = loaded["frames"]
+    pick = np.round(np.linspace(0, len(sketches) - 1, task.frames)).astype(int)  # resample to T frames
+    return np.stack([render(sketches[i]) for i in pick])
+
+
+def process(task: Task) -> list[dict]:
+    """Worker: build every clip of one source. Never raises; reports per-clip outcomes."""
+    results, loaded = [], {}
+    src_frames = len(task.source.frames) if task.source.kind == "live_sketch" else None
+    for spec in task.clips:
+        fp = _fingerprint(task, spec)
+        try:
+            if rec := _finished(task, spec, fp):
+                results.append({"status": "existing", "id": spec.clip_id, "record": rec})
+                continue
+            clip = _frames_for(task, spec, loaded)
+            rec = _record(task, spec, fp, src_frames)
+            atomic.save_npy(task.clips_dir / f"{spec.clip_id}.npy", clip)
+            atomic.write_text(task.clips_dir / f"{spec.clip_id}.json", json.dumps(rec) + "\n")
+            results.append({"status": "written", "id": spec.clip_id, "record": rec})
+        except SvgError as exc:  # the source itself is unusable: skip all its clips
+            return results + [{"status": "skipped", "source": str(task.source.path), "reason": str(exc)}]
+        except Exception as exc:  # noqa: BLE001 - one bad input must never stop the run
+            results.append({"status": "failed", "id": spec.clip_id, "reason": f"{type(exc).__name__}: {exc}"})
+    return results
+
+
+def plan(cfg: GenConfig, out: Path) -> tuple[list[Task], list[dict]]:
+    """Discover sources and turn them into tasks (one per source)."""
+    sources, skipped = [], []
+    for folder in cfg.sketches:
+        s, k = static_sources(folder)
+        sources += s
+        skipped += k
+    for item in cfg.animations:
+        s, k = animation_sources(item)
+        sources += s
+        skipped += k
+    if not sources:
+        first = skipped[0] if skipped else {"source": "?", "reason": "?"}
+        raise UserError(
+            f"no usable inputs: {len(skipped)} skipped (e.g. {first['source']}: {first['reason']})"
+        )
+    sources = unique_keys(sources)
+    splits = assign_splits([s.key for s in sources], cfg.seed, cfg.val_fraction)
+    clips_dir = out / CLIPS
+    tasks = []
+    for src in sources:
+        if src.kind == "static":
+            program = program_for_caption(src.caption) if cfg.motion == "auto" else cfg.motion
+            specs = tuple(
+                ClipSpec(f"{src.key}-{v:02d}", program, clip_seed(cfg.seed, src.key, v), splits[src.key])
+                for v in range(cfg.clips_per_sketch)
+            )
+        else:
+            specs = (ClipSpec(src.key, "live_sketch", 0, splits[src.key]),)
+        tasks.append(
+            Task(
+                src,
+                specs,
+                cfg.frames,
+                cfg.fps,
+                cfg.size,
+                cfg.stroke_width,
+                cfg.renderer,
+                cfg.limits,
+                clips_dir,
+            )
+        )
+    return tasks, skipped
+
+
+def _run_tasks(tasks: list[Task], workers: int):
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, process(task)
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futures = {pool.submit(process, t): t for t in tasks}
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                yield task, fut.result()
+            except BrokenProcessPool as exc:
+                yield (
+                    task,
+                    [
+                        {"status": "failed", "id": c.clip_id, "reason": f"worker died: {exc}"}
+                        for c in task.clips
+                    ],
+                )
+
+
+def generate(cfg: GenConfig) -> dict:
+    """Build (or resume) the dataset in cfg.out; returns the report (also written to report.json)."""
+    cfg.validate()
+    out = Path(cfg.out)
+    try:
+        (out / CLIPS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
+    cleaned = atomic.clean_temp_files(out) + atomic.clean_temp_files(out / CLIPS)
+    tasks, skipped = plan(cfg, out)
+    n_clips = sum(len(t.clips) for t in tasks)
+    records: dict[str, dict] = {}
+    failed: list[dict] = []
+    counts = {"written": 0, "existing": 0}
+    start = time.perf_counter()
+    with tqdm(total=n_clips, unit="clip", desc="data_gen", disable=not cfg.progress) as bar:
+        for task, results in _run_tasks(tasks, cfg.workers):
+            for r in results:
+                if r["status"] in counts:
+                    counts[r["status"]] += 1
+                    records[r["id"]] = r["record"]
+                elif r["status"] == "skipped":
+                    skipped.append({"source": r["source"], "reason": r["reason"]})
+                else:
+                    failed.append({"id": r["id"], "source": str(task.source.path), "reason": r["reason"]})
+            bar.update(len(task.clips))
+    elapsed = time.perf_counter() - start
+    rows = [records[c.clip_id] for t in tasks for c in t.clips if c.clip_id in records]
+    atomic.write_text(out / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    frames_written = counts["written"] * cfg.frames
+    report = {
+        "clips": len(rows),
+        "written": counts["written"],
+        "existing": counts["existing"],
+        "train": sum(r["split"] == "train" for r in rows),
+        "val": sum(r["split"] == "val" for r in rows),
+        "skipped_sources": skipped,
+        "failed_clips": failed,
+        "temp_files_removed": len(cleaned),
+        "elapsed_s": round(elapsed, 3),
+        "frames_per_s": round(frames_written / elapsed, 1) if elapsed > 0 else None,
+        "workers": cfg.workers,
+        "size": cfg.size,
+        "frames": cfg.frames,
+    }
+    atomic.write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
+    return report
