@@ -143,7 +143,7 @@ def test_preprocess_resize_crop_and_identity():
 def test_missing_local_weights_is_one_line(tmp_path):
     path = tmp_path / "nope" / "clip.safetensors"
     with pytest.raises(MissingWeightsError) as err:
-        ClipScorer("ViT-B-32", pretrained=str(path))
+        ClipScorer("ViT-B-32", pretrained=path)
     msg = str(err.value)
     assert "\n" not in msg and str(path) in msg
 
@@ -214,6 +214,9 @@ def test_blank_and_fixed_threshold_masks():
     assert not stroke_mask(noisy).any()  # faint noise is not strokes
     assert stroke_mask(sketch_image(), threshold=128).sum() == (sketch_image() < 128).sum()
     assert stroke_mask(moving_frames(3)).shape == (3, H, W)
+    rgb = Image.fromarray(sketch_image()).convert("RGB")
+    assert np.array_equal(stroke_mask(rgb), stroke_mask(sketch_image()))
+    assert np.array_equal(stroke_mask(torch.from_numpy(moving_frames(2))), stroke_mask(moving_frames(2)))
 
 
 def test_chamfer_self_shift_and_empty():

@@ -130,13 +130,16 @@ def _cached_tag_file(cfg: dict, cache_dir: str | None) -> tuple[str | None, str]
     return None, " and ".join(places)
 
 
-def load_open_clip(model_name: str, pretrained: str | None, device="cpu", cache_dir: str | None = None):
+def load_open_clip(
+    model_name: str, pretrained: str | os.PathLike | None, device="cpu", cache_dir: str | None = None
+):
     """Build an open_clip model offline. Returns (model in eval mode, weights label)."""
     import open_clip
 
     if model_name not in open_clip.list_models():
         raise UserError(f"unknown open_clip model {model_name!r} (see open_clip.list_models())")
     kwargs: dict = {}
+    pretrained = None if pretrained is None else os.fspath(pretrained)
     if pretrained is None:
         path, label = None, "random"
     elif _looks_like_path(pretrained):
@@ -188,7 +191,7 @@ class ClipScorer:
     def __init__(
         self,
         model_name: str = "ViT-B-32",
-        pretrained: str | None = "openai",
+        pretrained: str | os.PathLike | None = "openai",
         device: str | torch.device = "cpu",
         cache_dir: str | None = None,
         batch_size: int = 32,

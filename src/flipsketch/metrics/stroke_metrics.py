@@ -49,12 +49,17 @@ def otsu_threshold(img: np.ndarray) -> int:
 def stroke_mask(img, threshold: int | None = None, min_contrast: int = 32) -> np.ndarray:
     """Boolean stroke mask (True = dark stroke pixel) of one image (H, W) or frames (T, H, W).
 
+    A 3-D array is frames (T, H, W); pass a single RGB image as PIL or via `gray_image` first.
+
     `threshold`: pixels strictly darker than it are strokes. None: Otsu per image; an image
     whose max - min intensity is below `min_contrast` (blank paper, faint noise) has no strokes.
     """
-    arr = np.asarray(img)
-    if not (arr.dtype == np.uint8 and arr.ndim in (2, 3)):
-        arr = gray_image(img) if arr.ndim == 2 or hasattr(img, "convert") else gray_frames(img)
+    if hasattr(img, "convert"):  # PIL image
+        arr = gray_image(img)
+    elif isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim in (2, 3):
+        arr = img
+    else:
+        arr = gray_image(img) if np.ndim(img) == 2 else gray_frames(img)
     if arr.ndim == 3:
         return np.stack([stroke_mask(a, threshold, min_contrast) for a in arr])
     if threshold is not None:
