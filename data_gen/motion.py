@@ -197,7 +197,7 @@ def _program(name: str, ctx: _Ctx) -> tuple[dict[str, np.ndarray], np.ndarray]:
         d[:, :, 0] += 0.10 * j * h * np.sin(th)[:, None] * hgt
         g["rot"] = deg(1.5) * j * np.sin(th + 0.5)
     elif name == "wave":  # travelling wave along the long axis, growing from an anchored end
-        along, across = (0, 1) if w >= h else (1, 0)
+        along, across = (0, 1) if 2 * w >= h else (1, 0)  # horizontal unless clearly tall
         lo_a, span = ctx.lo[along], ctx.size[along]
         s = np.clip((ctx.pts[:, along] - lo_a) / span, 0, 1)
         s = s if sgn > 0 else 1 - s
@@ -224,9 +224,9 @@ def _program(name: str, ctx: _Ctx) -> tuple[dict[str, np.ndarray], np.ndarray]:
         g["tx"] = 0.025 * j * ext * np.sin(th + phase)
         g["rot"] = deg(3) * j * np.sin(th + phase / 2)
         span = np.clip(np.abs(x - cx) / (w / 2), 0, 1) ** 1.5
-        flap = np.sin(3 * th)
+        flap = np.sin(2 * th)  # 2 or 4 wing beats per clip: at least 6 frames each
         d[:, :, 1] -= 0.09 * j * ext * span * flap[:, None]
-        d[:, :, 0] -= 0.02 * j * ext * span * np.sign(x - cx) * ((1 - np.cos(6 * th)) / 2)[:, None]
+        d[:, :, 0] -= 0.02 * j * ext * span * np.sign(x - cx) * ((1 - np.cos(4 * th)) / 2)[:, None]
     elif name == "spin":
         g["rot"] = sgn * 2 * np.pi * np.arange(len(th)) / len(th)  # one full turn per clip
         pulse = 1 + 0.03 * j * np.sin(2 * th)
@@ -299,7 +299,7 @@ def curve_samples(frames: np.ndarray, spans: np.ndarray, n: int = 9) -> np.ndarr
     return np.einsum("nk,...skd->...snd", basis, ctrl).reshape(*frames.shape[:-2], -1, 2)
 
 
-def fit_to_canvas(frames: np.ndarray, sketch: Sketch, pad: float = 0.01) -> np.ndarray:
+def fit_to_canvas(frames: np.ndarray, sketch: Sketch, pad: float = 0.02) -> np.ndarray:
     """One zoom/shift for the whole clip so every stroke (width included) stays on the canvas."""
     margin = float(sketch.widths.max(initial=0.0)) / 2 + pad
     samples = curve_samples(frames, sketch.spans).reshape(-1, 2)

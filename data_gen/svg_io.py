@@ -136,6 +136,20 @@ def _canvas(root: Element, limits: Limits) -> tuple[float, float, float, float] 
     return None
 
 
+_BLANK = {"none", "transparent", "white", "#fff", "#ffffff", "rgb(255,255,255)"}
+
+
+def _is_drawn(attrs: dict[str, str]) -> bool:
+    """Stroked shapes are drawn; unstroked ones only when filled with ink (their outline is drawn).
+
+    This keeps white background rectangles and invisible helpers out of the sketch.
+    """
+    stroke = attrs.get("stroke", "").replace(" ", "").lower()
+    if stroke and stroke not in _BLANK:
+        return True
+    return attrs.get("fill", "black").replace(" ", "").lower() not in _BLANK
+
+
 def _shape_subpaths(el: Element, name: str, limits: Limits):
     def f(key, default=0.0):
         v = _length(el.get(key))
@@ -182,32 +196,37 @@ def parse_svg_bytes(data: bytes, limits: Limits = Limits()) -> Sketch:
 
     raw: list[tuple[np.ndarray, bool, float]] = []
     segments = 0
-    # iterative walk: (element, parent transform, inherited stroke width)
-    stack: list[tuple[Element, np.ndarray, float | None]] = [(root, np.eye(3), None)]
+    # iterative walk: (element, parent transform, inherited presentation attributes)
+    stack: list[tuple[Element, np.ndarray, dict]] = [(root, np.eye(3), {})]
     while stack:
-        el, parent_m, parent_w = stack.pop()
+        el, parent_m, inherited = stack.pop()
         name = _local(el.tag)
-        if name in _SKIP_CONTAINERS or el.get("display") == "none" or _style(el).get("display") == "none":
+        style = _style(el)
+        if name in _SKIP_CONTAINERS or "none" in (el.get("display"), style.get("display")):
             continue
         try:
             m = parent_m @ parse_transform(el.get("transform"))
         except PathError as exc:
             raise SvgError(str(exc)) from exc
-        w_attr = _length(_style(el).get("stroke-width") or el.get("stroke-width"))
-        width = w_attr if w_attr is not None and w_attr >= 0 else parent_w
-        if name in _SHAPES:
+        attrs = dict(inherited)
+        for key in ("stroke", "fill", "stroke-width"):
+            value = style.get(key) or el.get(key)
+            if value is not None:
+                attrs[key] = value.strip()
+        if name in _SHAPES and _is_drawn(attrs):
             try:
                 subs = _shape_subpaths(el, name, limits)
             except (PathError, ValueError) as exc:
                 raise SvgError(f"bad <{name}>: {exc}") from exc
-            scale = math.sqrt(abs(np.linalg.det(m[:2, :2])))
-            w = (DEFAULT_STROKE_WIDTH if width is None else width) * scale
+            width = _length(attrs.get("stroke-width"))
+            width = DEFAULT_STROKE_WIDTH if width is None or width < 0 else width
+            width *= math.sqrt(abs(np.linalg.det(m[:2, :2])))
             for pts, closed in subs:
                 segments += (len(pts) - 1) // 3
                 if segments > limits.max_segments:
                     raise SvgError(f"more than {limits.max_segments} path segments")
-                raw.append((pts @ m[:2, :2].T + m[:2, 2], closed, w))
-        stack.extend((child, m, width) for child in reversed(list(el)))
+                raw.append((pts @ m[:2, :2].T + m[:2, 2], closed, width))
+        stack.extend((child, m, attrs) for child in reversed(list(el)))
     if not raw:
         raise SvgError("no drawable paths")
     return _normalise(raw, canvas, limits)
