@@ -24,7 +24,7 @@ from .checkpointing import block_checkpointing
 class AlignResult:
     latents: torch.Tensor
     losses: list[float]  # loss before each update (summed over the batch)
-    final_loss: float  # loss of the returned latents... measured at the last evaluated point
+    final_loss: float  # the loss at the last evaluated point (before its update)
 
 
 def align_frames(
@@ -61,7 +61,7 @@ def align_frames(
             pred0 = unet(x, t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
             per_sample = ((pred0 - target) ** 2).mean(dim=(1, 2, 3))
             loss = per_sample.sum()  # samples are independent: each gets its own gradient
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if drop_last_update and k == iters - 1:

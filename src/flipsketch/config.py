@@ -17,7 +17,7 @@ class FaithfulSwitches:
     align_bf16: bool = False  # optimise bf16 latents (most values cannot move by lr=1e-3)
     align_drop_last_update: bool = False  # keep only iters-1 of the alignment updates
     reference_cfg_pass: bool = False  # the degenerate 2-prompt guidance pass on the reference stream
-    inversion_model_timestep: str = "target"  # 'target' (official/diffusers) or 'input' (level of the latent)
+    inversion_model_timestep: str = "input"  # "input": UNet queried at the latent's own level (exact reverse); "target": official/diffusers
 
 
 @dataclass

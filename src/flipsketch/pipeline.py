@@ -92,23 +92,24 @@ class FlipSketchPipeline:
             truncation=True,
             return_tensors="pt",
         )
+        te_device = next(self.c.text_encoder.parameters()).device  # may be offloaded to the CPU
         with torch.no_grad():
-            emb = self.c.text_encoder(tok.input_ids.to(self.device))[0]
-        return emb.to(self.dtype)
+            emb = self.c.text_encoder(tok.input_ids.to(te_device))[0]
+        return emb.to(self.device, self.dtype)
 
     # ------------------------------------------------------------------ reference
     def encode_sketch(self, image: Image.Image, cfg: SamplerConfig, seed: int) -> torch.Tensor:
         """VAE latent of the sketch, (1, 4, n, h, w): n = 1 (posterior mean) or 5 (faithful samples)."""
-        x = image_to_tensor(image, range01=cfg.faithful.input_range_01).to(self.device, self.vae_dtype)
+        x = image_to_tensor(image, range01=cfg.faithful.input_range_01).to(self.vae_device, self.vae_dtype)
         with torch.no_grad():
             if cfg.faithful.posterior_sample_avg:
                 dist = self.c.vae.encode(x.expand(5, -1, -1, -1)).latent_dist
-                gen = torch.Generator(device=self.device).manual_seed(seed)
+                gen = torch.Generator(device=self.vae_device).manual_seed(seed)
                 z = dist.sample(generator=gen)
             else:
                 z = self.c.vae.encode(x).latent_dist.mean
         z = z * self.c.scaling_factor
-        return z.permute(1, 0, 2, 3).unsqueeze(0).to(self.dtype)  # (1, 4, n, h, w)
+        return z.permute(1, 0, 2, 3).unsqueeze(0).to(self.device, self.dtype)  # (1, 4, n, h, w)
 
     def invert(self, z0: torch.Tensor, empty_emb: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor:
         unet = self.c.unet
@@ -136,7 +137,8 @@ class FlipSketchPipeline:
 
     def decode_latents(self, latents: torch.Tensor, chunk: int = 8) -> np.ndarray:
         b, c, f, h, w = latents.shape
-        z = (latents / self.c.scaling_factor).permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(self.vae_dtype)
+        z = (latents / self.c.scaling_factor).permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+        z = z.to(self.vae_device, self.vae_dtype)
         imgs = []
         with torch.no_grad():
             for k in range(0, z.shape[0], max(1, chunk)):
@@ -148,6 +150,10 @@ class FlipSketchPipeline:
     @property
     def vae_dtype(self) -> torch.dtype:
         return next(self.c.vae.parameters()).dtype
+
+    @property
+    def vae_device(self) -> torch.device:
+        return next(self.c.vae.parameters()).device
 
     # ------------------------------------------------------------------ sampling
     def __call__(

@@ -40,7 +40,8 @@ class Components:
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Components:
         for module in (self.text_encoder, self.vae, self.unet):
-            module.to(device=device, dtype=dtype)
+            current = next(module.parameters()).dtype
+            module.to(device=device, dtype=None if dtype in (None, current) else dtype)
         return self
 
     def eval_frozen(self) -> Components:

@@ -1,0 +1,50 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    from flipsketch.models import build_model
+
+    return build_model("tiny")
+
+
+def draw_sketch(size=64, shape="circle") -> Image.Image:
+    img = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(img)
+    s = size
+    if shape == "circle":
+        d.ellipse((s // 4, s // 4, 3 * s // 4, 3 * s // 4), outline="black", width=max(1, s // 32))
+    else:
+        d.line((s // 8, s // 2, 7 * s // 8, s // 2), fill="black", width=max(1, s // 32))
+        d.line((s // 2, s // 8, s // 2, 7 * s // 8), fill="black", width=max(1, s // 32))
+    return img
+
+
+@pytest.fixture
+def sketch_png(tmp_path) -> Path:
+    p = tmp_path / "sketch.png"
+    draw_sketch(96).save(p)
+    return p
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
