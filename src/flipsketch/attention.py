@@ -52,6 +52,7 @@ class CompositionController:
     num_frames: int = 1  # frames of the video in the current UNet call
     cond_start: int = 0  # batch index where the conditional half of the main pass starts
     copies: int = 1  # frames of the reference-stream video (decays from N to 1)
+    ref_batch: int = 1  # batch of the reference-stream call (2 for the degenerate official CFG pass)
     store: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     saves: Counter = field(default_factory=Counter)
     composes: Counter = field(default_factory=Counter)
@@ -144,8 +145,9 @@ class CompositionProcessor:
         value = attn.to_v(context)
 
         out = None
-        if ctl.mode == "save":
-            ctl.store[self.name] = (query.detach(), key.detach())
+        if ctl.mode == "save":  # keep the first batch entry: every entry is the same reference
+            rows = query.shape[0] // max(1, ctl.ref_batch)
+            ctl.store[self.name] = (query[:rows].detach(), key[:rows].detach())
             ctl.saves[self.name] += 1
         elif ctl.mode == "compose" and self.name in ctl.store and attention_mask is None:
             q_ref, k_ref = ctl.store[self.name]

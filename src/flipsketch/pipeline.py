@@ -237,7 +237,10 @@ class FlipSketchPipeline:
                     stats["align_losses"].append(res.losses)
                 if ref is not None and i < ref_until:
                     copies = max(1, n - i) if cfg.reference_decay else n
-                    ctl.set_mode("save" if composing_now else "off", num_frames=copies, cond_start=0, copies=copies)
+                    ctl.set_mode(
+                        "save" if composing_now else "off", num_frames=copies, cond_start=0, copies=copies,
+                        ref_batch=2 if cfg.faithful.reference_cfg_pass else 1,
+                    )
                     ref_video = ref.expand(-1, -1, copies, -1, -1)
                     with torch.no_grad():
                         if cfg.faithful.reference_cfg_pass:  # degenerate: both prompts empty

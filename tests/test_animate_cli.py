@@ -1,0 +1,75 @@
+"""flipsketch-animate end to end on the tiny model: files, sidecar, extrapolation, bad input."""
+
+import json
+
+import imageio.v2 as imageio
+import pytest
+from PIL import Image
+
+from flipsketch.animate import main
+
+FAST = [
+    "sampler.num_frames=4", "sampler.num_inference_steps=3", "sampler.tau1=1", "sampler.tau2=2",
+    "sampler.align_iters=2", "progress=false",
+]
+
+
+def test_outputs_are_valid_files(tmp_path, sketch_png):
+    out = tmp_path / "out"
+    rc = main([f"sketch={sketch_png}", "prompt=a ball bouncing", f"out={out}", "seeds=[0,1]", *FAST])
+    assert rc == 0
+    for seed in (0, 1):
+        d = out / f"seed{seed}"
+        gif = Image.open(d / "animation.gif")
+        assert gif.n_frames == 4 and gif.info.get("loop") == 0 and gif.info.get("duration") == 100
+        assert len(imageio.mimread(d / "animation.mp4")) == 4
+        pngs = sorted((d / "frames").glob("*.png"))
+        assert len(pngs) == 4
+        frame = Image.open(pngs[0])
+        assert set(frame.getdata()) <= {0, 255}  # Otsu binarisation: pure black and white
+        meta = json.loads((d / "meta.json").read_text())
+        assert meta["prompt"] == "a ball bouncing" and meta["seed"] == seed
+        assert meta["model"]["name"] == "tiny" and meta["flipsketch_version"]
+        assert meta["sampler"]["lambda_"] == 0.5 and meta["sampler"]["tau2"] == 2
+        assert meta["sampler"]["faithful"]["input_range_01"] is False
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_segments_chain_clips_and_drop_duplicates(tmp_path, sketch_png):
+    out = tmp_path / "out"
+    main([f"sketch={sketch_png}", "prompt=a ball", f"out={out}", "segments=2", "output.formats=[png]",
+          "output.binarize=false", *FAST])
+    assert len(list((out / "seed0" / "frames").glob("*.png"))) == 4 + 3
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["sketch=/nonexistent.png", "prompt=a cat"], "not found"),
+        (["prompt=a cat"], "no sketch"),
+        (["sketch={sketch}", "prompt= "], "prompt is empty"),
+        (["sketch={sketch}", "prompt=a cat", "sampler.num_frames=1"], "num_frames"),
+        (["sketch={sketch}", "prompt=a cat", "sampler.lambda_=2"], "lambda_"),
+        (["sketch={sketch}", "prompt=a cat", "sampler.tau1=-1"], "tau1"),
+        (["sketch={sketch}", "prompt=a cat", "seeds=[-3]"], "seeds"),
+        (["sketch={sketch}", "prompt=a cat", "nonsense=1"], "bad configuration"),
+        (["sketch={text}", "prompt=a cat"], "cannot read"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, sketch_png, capsys, args, needle):
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    out = tmp_path / "out"
+    args = [a.format(sketch=sketch_png, text=text) for a in args] + [f"out={out}"]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and needle in err[0]
+    assert not out.exists()
+
+
+def test_help_lists_the_knobs(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "sampler.lambda_" in text and "segments" in text

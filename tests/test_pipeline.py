@@ -1,0 +1,184 @@
+"""FlipSketch sampling on the tiny model: mechanism, determinism, switches, call accounting."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from flipsketch.alignment import align_frames, alignment_loss
+from flipsketch.config import SamplerConfig
+from flipsketch.errors import UserError
+from flipsketch.pipeline import FlipSketchPipeline
+
+from .conftest import draw_sketch
+
+FAST = dict(num_frames=4, num_inference_steps=4, tau1=2, tau2=3, align_iters=2, guidance_scale=5.0)
+
+
+def cfg(**kw):
+    return SamplerConfig.from_dict({**FAST, **kw})
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from flipsketch.models import build_model
+
+    return FlipSketchPipeline(build_model("tiny"))
+
+
+@pytest.fixture(scope="module")
+def sketch():
+    return draw_sketch(64)
+
+
+def test_same_seed_same_bytes_and_seeds_differ(pipe, sketch):
+    a = pipe(sketch, "a ball bouncing", seeds=[0, 1], config=cfg())
+    b = pipe(sketch, "a ball bouncing", seeds=[0, 1], config=cfg())
+    assert a.frames.shape == (2, 4, 64, 64, 3) and a.frames.dtype == np.uint8
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames[0], a.frames[1])
+    one = pipe(sketch, "a ball bouncing", seeds=[1], config=cfg())
+    assert torch.allclose(one.latents[0], a.latents[1], atol=1e-4)  # one generator per sample
+
+
+def test_every_sample_starts_from_the_inverted_reference(pipe, sketch):
+    out = pipe(sketch, "a ball bouncing", seeds=[3], config=cfg(align=False), output_type="latent")
+    lat = pipe.prepare_latents(out.reference_latent, [3, 4], 4)
+    assert torch.equal(lat[0, :, 0], out.reference_latent[0, :, 0])
+    assert torch.equal(lat[1, :, 0], out.reference_latent[0, :, 0])
+    assert not torch.equal(lat[0, :, 1], lat[1, :, 1])
+
+
+def test_composition_runs_on_every_attn1_layer_and_changes_the_output(pipe, sketch):
+    full = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False))
+    off = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, compose_temporal=False))
+    layers = set(pipe.composed_layers)
+    assert set(full.stats["composed_calls"]) == layers
+    # composed once per step i <= tau2 on each layer (tau2=3 of 4 steps: 4 steps)
+    assert all(v == 4 for v in full.stats["composed_calls"].values())
+    assert off.stats["composed_calls"] == {}
+    assert not torch.allclose(full.latents, off.latents, atol=1e-4)
+
+
+def test_lambda_changes_the_output(pipe, sketch):
+    lo = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, lambda_=0.0))
+    hi = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, lambda_=1.0))
+    assert not torch.equal(lo.latents, hi.latents)
+
+
+def test_unet_calls_are_exactly_what_the_method_needs(pipe, sketch):
+    c = cfg()
+    out = pipe(sketch, "a ball bouncing", seeds=[0, 1], config=c)
+    steps, tau1, tau2, iters = c.num_inference_steps, c.tau1, c.tau2, c.align_iters
+    ref_calls = min(steps, max(tau2 + 1, tau1))
+    expected = steps + steps + ref_calls + tau1 * (1 + iters)  # inversion + main + reference + alignment
+    assert out.stats["unet_calls"] == {"inversion": steps, "total": expected}
+
+
+def test_degenerate_reference_guidance_costs_frames_and_changes_nothing(pipe, sketch):
+    ours = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False))
+    official = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, faithful={"reference_cfg_pass": True}))
+    assert official.stats["unet_frames"] > ours.stats["unet_frames"]
+    assert torch.allclose(ours.latents, official.latents, atol=1e-3)  # batch-2 float noise only
+
+
+def test_alignment_lowers_its_own_loss(pipe, sketch, tiny):
+    out = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align_iters=4))
+    first_step = out.stats["align_losses"][0]
+    assert len(first_step) == 4 and first_step[-1] < first_step[0]
+    unet = pipe.c.unet
+    g = torch.Generator().manual_seed(0)
+    lat = torch.randn(1, 4, 4, 8, 8, generator=g)
+    ref = torch.randn(1, 4, 1, 8, 8, generator=g)
+    emb = pipe.encode_prompt(["a ball bouncing", ""])
+    before = alignment_loss(unet, lat, ref, 900, emb[:1], emb[1:])
+    res = align_frames(unet, lat, ref, 900, emb[:1], emb[1:], iters=5, lr=1e-2)
+    after = alignment_loss(unet, res.latents, ref, 900, emb[:1], emb[1:])
+    assert after < before
+    assert torch.equal(res.latents[:, :, 0:1], ref)  # frame 0 is the reference, not optimised
+
+
+def test_alignment_checkpointing_gives_identical_updates(pipe):
+    unet = pipe.c.unet
+    g = torch.Generator().manual_seed(5)
+    lat, ref = torch.randn(1, 4, 3, 8, 8, generator=g), torch.randn(1, 4, 1, 8, 8, generator=g)
+    emb = pipe.encode_prompt(["x", ""])
+    a = align_frames(unet, lat, ref, 700, emb[:1], emb[1:], iters=2, checkpointing=True)
+    b = align_frames(unet, lat, ref, 700, emb[:1], emb[1:], iters=2, checkpointing=False)
+    assert torch.allclose(a.latents, b.latents, atol=1e-6)
+    assert all(p.grad is None for p in unet.parameters())  # the UNet is frozen: nothing accumulates
+
+
+def test_faithful_alignment_switches(pipe):
+    unet = pipe.c.unet
+    g = torch.Generator().manual_seed(2)
+    lat, ref = torch.randn(1, 4, 3, 8, 8, generator=g), torch.randn(1, 4, 1, 8, 8, generator=g)
+    emb = pipe.encode_prompt(["x", ""])
+    args = (unet, lat, ref, 800, emb[:1], emb[1:])
+    fp32 = align_frames(*args, iters=3)
+    bf16 = align_frames(*args, iters=3, variable_dtype=torch.bfloat16)
+    moved32 = (fp32.latents[:, :, 1:] - lat[:, :, 1:]).abs()
+    moved16 = (bf16.latents[:, :, 1:] - lat[:, :, 1:].bfloat16().float()).abs()
+    assert (moved16 == 0).float().mean() > (moved32 == 0).float().mean()  # bf16 cannot move most values
+    dropped = align_frames(*args, iters=3, drop_last_update=True)
+    two = align_frames(*args, iters=2)
+    assert len(dropped.losses) == 3 and torch.equal(dropped.latents, two.latents)
+
+
+def test_faithful_input_range_and_posterior_sampling(pipe, sketch):
+    ours = pipe.encode_sketch(sketch, cfg(), seed=0)
+    r01 = pipe.encode_sketch(sketch, cfg(faithful={"input_range_01": True}), seed=0)
+    post = pipe.encode_sketch(sketch, cfg(faithful={"posterior_sample_avg": True}), seed=0)
+    assert ours.shape == (1, 4, 1, 8, 8) and post.shape == (1, 4, 5, 8, 8)
+    assert not torch.allclose(ours, r01)
+    assert not torch.allclose(post[:, :, 0], post[:, :, 1])  # five different posterior samples
+    assert torch.equal(post, pipe.encode_sketch(sketch, cfg(faithful={"posterior_sample_avg": True}), seed=0))
+
+
+def test_plain_text_to_video_needs_no_sketch(pipe):
+    out = pipe(None, "a ball bouncing", seeds=[0], config=cfg(reference_frame=False))
+    assert out.frames.shape == (1, 4, 64, 64, 3)
+    assert out.stats["unet_calls"]["total"] == 4 and out.reference_latent is None
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [({"prompt": "  "}, "prompt"), ({"seeds": []}, "seeds"), ({"seeds": [-1]}, "seeds")],
+)
+def test_bad_call_arguments(pipe, sketch, kw, msg):
+    args = {"sketch": sketch, "prompt": "a ball", "seeds": [0], "config": cfg(), **kw}
+    with pytest.raises(UserError, match=msg):
+        pipe(**args)
+
+
+@pytest.mark.parametrize(
+    "over, msg",
+    [({"num_frames": 1}, "num_frames"), ({"lambda_": 1.5}, "lambda_"), ({"tau2": 99}, "tau2"), ({"bogus": 1}, "unknown")],
+)
+def test_out_of_range_knobs(over, msg):
+    with pytest.raises(UserError, match=msg):
+        SamplerConfig.from_dict({**FAST, **over})
+
+
+def test_image_input_variants(tmp_path):
+    from flipsketch.sketch import load_sketch
+
+    rgba = Image.new("RGBA", (80, 40), (0, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (10, 10, 30, 30))
+    rgba.save(tmp_path / "a.png")
+    img = np.asarray(load_sketch(tmp_path / "a.png", 64))
+    assert img.shape == (64, 64, 3)
+    assert img[0, 0].tolist() == [255, 255, 255]  # transparent -> white; padding is white
+    assert img.min() < 50  # the opaque black square survives
+    squashed = np.asarray(load_sketch(tmp_path / "a.png", 64, squash=True))
+    assert not np.array_equal(img, squashed)
+    Image.new("1", (50, 50), 1).save(tmp_path / "b.bmp")
+    assert np.asarray(load_sketch(tmp_path / "b.bmp", 32)).shape == (32, 32, 3)
+    draw_sketch(70).convert("L").save(tmp_path / "c.png")
+    (tmp_path / "c.png").rename(tmp_path / "c.jpg")  # the extension lies
+    assert np.asarray(load_sketch(tmp_path / "c.jpg", 32)).min() < 128
+    Image.new("L", (6000, 6000), 255).save(tmp_path / "big.png")
+    assert load_sketch(tmp_path / "big.png", 64).size == (64, 64)
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(UserError, match="cannot read"):
+        load_sketch(tmp_path / "bad.png", 64)
