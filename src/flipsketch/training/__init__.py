@@ -1,0 +1,6 @@
+"""LoRA fine-tuning (METHOD.md section 1): data, LightningModule, validation videos, export helpers."""
+
+from .datamodule import SketchClipDataModule
+from .module import LoRAVideoModule
+
+__all__ = ["LoRAVideoModule", "SketchClipDataModule"]

@@ -1,0 +1,101 @@
+"""VAE latents of whole clips, encoded once and kept in memory (and optionally on disk).
+
+The authors' trainer cached latents so each step skipped the VAE; we cache every frame of a clip
+(4 x h x w floats per frame), so training can still pick random windows from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import frames_to_tensor
+from .rng import LATENT, torch_generator
+
+
+@torch.no_grad()
+def encode_frames(
+    vae: torch.nn.Module,
+    pixels: torch.Tensor,
+    scaling_factor: float,
+    mode: str = "sample",
+    generator: torch.Generator | None = None,
+    chunk: int = 16,
+) -> torch.Tensor:
+    """Pixels (N, 3, H, W) in [-1, 1] -> scaled latents (N, 4, h, w), in chunks of `chunk` frames.
+
+    mode 'sample' draws from the posterior with `generator` (noise drawn on the CPU), 'mean' takes
+    its mean.
+    """
+    if mode not in ("sample", "mean"):
+        raise ValueError(f"latent mode must be 'sample' or 'mean', got {mode!r}")
+    param = next(vae.parameters())
+    out = []
+    for k in range(0, pixels.shape[0], max(1, chunk)):
+        dist = vae.encode(pixels[k : k + chunk].to(param.device, param.dtype)).latent_dist
+        z = dist.mean
+        if mode == "sample":
+            eps = torch.randn(z.shape, generator=generator, dtype=torch.float32).to(z.device, z.dtype)
+            z = z + dist.std * eps
+        out.append(z.float())
+    return torch.cat(out) * scaling_factor
+
+
+def cache_key(records: Sequence[dict], resolution: int, model_id: str, mode: str, seed: int) -> str:
+    rows = [[r.get("id"), r.get("clip"), r.get("fingerprint")] for r in records]
+    blob = json.dumps([rows, resolution, model_id, mode, seed], sort_keys=True, default=str)
+    return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
+
+
+def vae_identity(components) -> str:
+    """Model name, source and a checksum of the first VAE weights: changes when the VAE changes."""
+    w = next(components.vae.parameters()).detach().float().cpu()
+    return f"{components.name}|{components.source}|{float(w.sum()):.6e}|{float(w.abs().sum()):.6e}"
+
+
+def encode_clips(
+    records: Sequence[dict],
+    load_clip: Callable[[dict], np.ndarray],
+    components,
+    mode: str = "sample",
+    seed: int = 0,
+    chunk: int = 16,
+) -> list[torch.Tensor]:
+    """One (4, T, h, w) float32 CPU tensor per record; posterior noise seeded per record."""
+    out = []
+    for i, rec in enumerate(records):
+        pixels = frames_to_tensor(load_clip(rec), components.resolution)
+        z = encode_frames(
+            components.vae, pixels, components.scaling_factor, mode, torch_generator(seed, LATENT, i), chunk
+        )
+        out.append(z.permute(1, 0, 2, 3).contiguous().cpu())
+    return out
+
+
+def cached_latents(
+    records: Sequence[dict],
+    load_clip: Callable[[dict], np.ndarray],
+    components,
+    cache_dir: str | os.PathLike | None = None,
+    mode: str = "sample",
+    seed: int = 0,
+) -> list[torch.Tensor]:
+    """Encode the clips, or read them back from `cache_dir/latents-<key>.pt` written by a prior run."""
+    if cache_dir is None:
+        return encode_clips(records, load_clip, components, mode, seed)
+    key = cache_key(records, components.resolution, vae_identity(components), mode, seed)
+    path = Path(cache_dir) / f"latents-{key}.pt"
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    latents = encode_clips(records, load_clip, components, mode, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(latents, tmp)
+    os.replace(tmp, path)
+    return latents
