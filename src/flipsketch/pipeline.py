@@ -168,6 +168,7 @@ class FlipSketchPipeline:
         latents: torch.Tensor | None = None,
         progress: bool = False,
         output_type: str = "np",
+        measure_alignment: bool = False,
     ) -> FlipSketchOutput:
         cfg = SamplerConfig.from_dict((config or self.config).to_dict())
         if num_frames is not None:
@@ -185,7 +186,7 @@ class FlipSketchPipeline:
         n, b = cfg.num_frames, len(seeds)
         use_cfg = cfg.guidance_scale > 1.0
         t0 = time.perf_counter()
-        counter = _CallCounter(unet)
+        counter = _CallCounter(unet)  # counts every UNet call (measure_alignment adds one per align step)
         stats: dict = {"align_losses": [], "unet_calls": {}}
         ctl.reset_counters()
         ctl.lambda_, ctl.lambda_denominator = cfg.lambda_, cfg.lambda_denominator
@@ -232,9 +233,11 @@ class FlipSketchPipeline:
                         iters=cfg.align_iters, lr=cfg.align_lr, checkpointing=cfg.align_checkpointing,
                         variable_dtype=torch.bfloat16 if cfg.faithful.align_bf16 else torch.float32,
                         drop_last_update=cfg.faithful.align_drop_last_update,
+                        measure_final=measure_alignment,
                     )
                     latents = res.latents
                     stats["align_losses"].append(res.losses)
+                    stats["align_final_loss"] = res.final_loss
                 if ref is not None and i < ref_until:
                     copies = max(1, n - i) if cfg.reference_decay else n
                     ctl.set_mode(

@@ -1,0 +1,116 @@
+"""Benchmark: FlipSketch sampling cost relative to plain text-to-video sampling, side by side.
+
+Every row runs on the same model, seeds, steps, frames and guidance, in one process, so the
+ratios are comparable. "plain" is text-to-video with no reference (sampler.reference_frame=false).
+
+  python experiments/bench_sampling.py                      # tiny model, paper settings
+  python experiments/bench_sampling.py --model modelscope_random --steps 3 --tau1 2 --tau2 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+
+import torch
+
+from flipsketch.config import SamplerConfig
+from flipsketch.models import build_model
+from flipsketch.pipeline import FlipSketchPipeline
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (CPU), or CUDA peak allocation."""
+
+    def __init__(self, cuda: bool):
+        self.cuda, self.peak, self._stop = cuda, 0, threading.Event()
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.005)
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self.peak = self._rss()
+            self._t = threading.Thread(target=self._poll, daemon=True)
+            self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._t.join()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="tiny", help="registry name (tiny, modelscope_random, modelscope)")
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--tau1", type=int, default=10)
+    ap.add_argument("--tau2", type=int, default=15)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--fast-iters", type=int, default=3, help="alignment iterations of the fast schedule")
+    ap.add_argument("--fast-lr", type=float, default=3.3e-3, help="alignment lr of the fast schedule")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+
+    comps = build_model(args.model).to(args.device)
+    dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
+    comps.to(dtype=dtype)
+    pipe = FlipSketchPipeline(comps, device=args.device)
+    from PIL import Image, ImageDraw
+
+    r = comps.resolution
+    sketch = Image.new("RGB", (r, r), "white")
+    ImageDraw.Draw(sketch).ellipse((r // 4, r // 4, 3 * r // 4, 3 * r // 4), outline="black", width=max(1, r // 32))
+    base = dict(num_frames=args.frames, num_inference_steps=args.steps, tau1=args.tau1, tau2=args.tau2)
+    variants = {
+        "plain text-to-video": dict(reference_frame=False),
+        "flipsketch, align off": dict(align=False),
+        "official structure, align off": dict(align=False, faithful={"reference_cfg_pass": True}),
+        f"flipsketch, align {args.fast_iters}x lr {args.fast_lr:g}": dict(align_iters=args.fast_iters, align_lr=args.fast_lr),
+        "flipsketch, align 10x lr 1e-3 (paper)": dict(align_iters=10, align_lr=1e-3),
+        "official structure, align 10x (faithful)": dict(
+            align_iters=10, faithful={"reference_cfg_pass": True, "align_bf16": False, "align_drop_last_update": True}
+        ),
+    }
+    pipe(sketch, "warm up", seeds=args.seeds, config=SamplerConfig.from_dict({**base, "num_inference_steps": 1, "tau1": 1, "tau2": 0}))
+    rows = []
+    for name, over in variants.items():
+        cfg = SamplerConfig.from_dict({**base, **over})
+        best, peak, out = float("inf"), 0, None
+        for _ in range(args.repeats):
+            with PeakRSS(args.device.startswith("cuda")) as mem:
+                t0 = time.perf_counter()
+                out = pipe(sketch, "a ball bouncing", seeds=args.seeds, config=cfg, measure_alignment=True)
+                best = min(best, time.perf_counter() - t0)
+            peak = max(peak, mem.peak)
+        rows.append((name, best, peak, out.stats.get("align_final_loss"), out.stats["unet_calls"]["total"]))
+    plain = rows[0][1]
+    print(f"model={args.model} device={args.device} steps={args.steps} frames={args.frames} "
+          f"tau1={args.tau1} tau2={args.tau2} seeds={args.seeds} torch={torch.__version__} threads={torch.get_num_threads()}")
+    print(f"| variant | seconds | x plain | peak MiB | final align loss | UNet calls |\n|---|---|---|---|---|---|")
+    for name, sec, peak, loss, calls in rows:
+        loss_s = "-" if loss is None else f"{loss:.5f}"
+        print(f"| {name} | {sec:.2f} | {sec / plain:.2f} | {peak / 2**20:.0f} | {loss_s} | {calls} |")
+
+
+if __name__ == "__main__":
+    main()
