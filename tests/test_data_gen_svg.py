@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 
@@ -163,6 +164,7 @@ def test_hostile_files_skipped_and_reported(tmp_path):
         (src / f"{name}.svg").write_bytes(data)
     (src / "good.svg").write_bytes(_svg('<path d="M60 60 C100 20 160 200 200 100" stroke-width="3"/>'))
     (src / "link.svg").symlink_to("/etc/passwd")
+    os.mkfifo(src / "fifo.svg")  # opening it would block forever
     (src / "nocaption.svg").write_bytes(_svg('<path d="M0 0 L9 9"/>'))
     captions = {p.stem: "a thing swaying" for p in src.glob("*.svg") if p.stem != "nocaption"}
     (src / "captions.json").write_text(json.dumps(captions))
@@ -175,8 +177,8 @@ def test_hostile_files_skipped_and_reported(tmp_path):
         )
     assert not [p for p in opened if "secret" in p or "passwd" in p]
     reasons = {s["source"].rsplit("/", 1)[-1]: s["reason"] for s in report["skipped_sources"]}
-    assert set(reasons) == {f"{n}.svg" for n in cases} | {"link.svg", "nocaption.svg"}
-    assert "outside" in reasons["link.svg"]
+    assert set(reasons) == {f"{n}.svg" for n in cases} | {"link.svg", "fifo.svg", "nocaption.svg"}
+    assert "outside" in reasons["link.svg"] and "regular" in reasons["fifo.svg"]
     assert report["written"] == 1 and not report["failed_clips"]
     rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     assert [r["source"].rsplit("/", 1)[-1] for r in rows] == ["good.svg"]
