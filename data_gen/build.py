@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_gen import atomic
-from data_gen.motion import PROGRAMS, animate, program_for_caption
+from data_gen.motion import ALIASES, PROGRAMS, animate, program_for_caption
 from data_gen.raster import RENDERERS, make_renderer, render_clip
 from data_gen.sources import AnimationInput, Source, animation_sources, static_sources, unique_keys
 from data_gen.svg_io import Limits, SvgError, read_svg_file
@@ -53,7 +53,7 @@ class GenConfig:
     limits: Limits = field(default_factory=Limits)
 
     def validate(self) -> None:
-        if self.motion != "auto" and self.motion not in PROGRAMS:
+        if self.motion != "auto" and ALIASES.get(self.motion, self.motion) not in PROGRAMS:
             raise UserError(f"unknown motion {self.motion!r}; use auto or one of: {', '.join(PROGRAMS)}")
         if self.renderer not in RENDERERS:
             raise UserError(f"unknown renderer {self.renderer!r}; use one of: {', '.join(RENDERERS)}")
@@ -236,7 +236,11 @@ def plan(cfg: GenConfig, out: Path) -> tuple[list[Task], list[dict]]:
     tasks = []
     for src in sources:
         if src.kind == "static":
-            program = program_for_caption(src.caption) if cfg.motion == "auto" else cfg.motion
+            program = (
+                program_for_caption(src.caption)
+                if cfg.motion == "auto"
+                else ALIASES.get(cfg.motion, cfg.motion)
+            )
             specs = tuple(
                 ClipSpec(f"{src.key}-{v:02d}", program, clip_seed(cfg.seed, src.key, v), splits[src.key])
                 for v in range(cfg.clips_per_sketch)

@@ -116,6 +116,7 @@ NOUNS: dict[str, tuple[str, ...]] = {
     "grow": ("seedling", "sapling", "mushroom", "vine"),
 }
 PROGRAMS: tuple[str, ...] = tuple(VERBS)
+ALIASES = {"flap": "fly", "flutter": "wave", "slither": "wave", "run": "walk", "bob": "float", "hop": "jump"}
 DEFAULT_PROGRAM = "float"
 ONE_SHOT = ("grow", "bloom")  # these end at the rest pose instead of starting there
 
@@ -316,6 +317,7 @@ def fit_to_canvas(frames: np.ndarray, sketch: Sketch, pad: float = 0.02) -> np.n
 
 def animate(sketch: Sketch, program: str, frames: int, seed: int) -> np.ndarray:
     """Control points for every frame, shape (frames, N, 2), on the unit canvas."""
+    program = ALIASES.get(program, program)
     if program not in PROGRAMS:
         raise ValueError(f"unknown motion program {program!r}; choose from {', '.join(PROGRAMS)}")
     rng = np.random.default_rng(seed)
