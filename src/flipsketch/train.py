@@ -13,9 +13,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from .cli import CONF_DIR
 from .errors import UserError, report_user_errors
-
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def train(cfg: DictConfig) -> dict:
@@ -57,7 +56,7 @@ def finish_wandb() -> None:
 _errors: list[UserError] = []
 
 
-@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ..cli import instantiate_checked as instantiate
 from ..errors import UserError
 
 
@@ -42,6 +43,8 @@ def build_components(cfg: DictConfig):
 
 
 def build_run(cfg: DictConfig, components=None) -> TrainRun:
+    # the frozen VAE / text encoder stay in eval mode on purpose
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     comps = components if components is not None else build_components(cfg)
@@ -53,8 +56,18 @@ def build_run(cfg: DictConfig, components=None) -> TrainRun:
     )
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     loggers = instantiate_group(cfg.get("logger"), "logger")
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_trainer(cfg, callbacks, loggers)
     return TrainRun(comps, datamodule, module, callbacks, loggers, trainer)
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer:
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except MisconfigurationException as exc:  # e.g. trainer=gpu on a machine without one
+        msg = " ".join(str(exc).split())
+        raise UserError(f"trainer config cannot run here: {msg[:300]}") from None
 
 
 def log_hyperparameters(run: TrainRun, cfg: DictConfig) -> None:

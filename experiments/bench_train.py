@@ -1,0 +1,180 @@
+"""Training-step time and peak memory of LoRA fine-tuning, with and without activation checkpointing.
+
+    python experiments/bench_train.py                      # model=tiny (seconds)
+    python experiments/bench_train.py --modelscope         # + model=modelscope_random, batch 1, 8 frames,
+                                                           #   256x256 (about a minute per step on 2 CPU cores)
+    python experiments/bench_train.py --device cuda --precision 16-mixed --modelscope
+
+One step = text encoder + UNet3D forward/backward on cached-latent-shaped input + AdamW on the LoRA
+weights (rank 4 on the attention projections), i.e. `LoRAVideoModule.diffusion_loss` as in training.
+Each configuration runs in its own process so peak memory is its own: peak RSS above the
+pre-step baseline on the CPU (sampled every 2 ms), torch.cuda.max_memory_allocated on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    def __init__(self, interval: float = 0.002):
+        self.interval, self.peak, self._stop = interval, _rss_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def worker(args) -> dict:
+    import torch
+
+    from flipsketch.models import build_model
+    from flipsketch.training.module import LoRAVideoModule
+
+    torch.manual_seed(0)
+    kw = {"resolution": 256} if args.model == "modelscope_random" else {}
+    comps = build_model(args.model, **kw)
+    device = torch.device(args.device)
+    module = LoRAVideoModule(
+        comps,
+        optimizer=lambda p: torch.optim.AdamW(p, lr=1e-4),
+        activation_checkpointing=args.checkpointing,
+        frozen_dtype="float16" if args.precision == "16-mixed" and device.type == "cuda" else None,
+    ).to(device)
+    module.train()
+    opt = torch.optim.AdamW(module.lora_params(), lr=1e-4)
+    h = w = comps.latent_size
+    batch = {
+        "latents": torch.randn(args.batch, 4, args.frames, h, w, device=device),
+        "caption": ["a cat jumping playfully"] * args.batch,
+        "sample": torch.arange(args.batch),
+    }
+    autocast = (
+        torch.autocast(device.type, dtype=torch.float16 if args.precision == "16-mixed" else torch.bfloat16)
+        if args.precision != "32"
+        else torch.autocast(device.type, enabled=False)
+    )
+
+    def step(i):
+        with autocast:
+            loss = module.diffusion_loss(batch, (0, i))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return float(loss)
+
+    step(0)  # warm-up (allocator, kernels)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    times = []
+    with PeakRSS() as rss:
+        base_rss = rss.peak
+        for i in range(args.steps):
+            t = time.perf_counter()
+            step(i + 1)
+            times.append(time.perf_counter() - t)
+    if device.type == "cuda":
+        peak, above = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_allocated() - base
+    else:
+        peak, above = rss.peak, rss.peak - base_rss
+    return {
+        "model": args.model,
+        "checkpointing": args.checkpointing,
+        "step_s": sorted(times)[len(times) // 2],
+        "peak_gib": peak / 2**30,
+        "step_peak_gib": above / 2**30,
+        "lora_params": sum(p.numel() for p in module.lora_params()),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_one(model: str, checkpointing: bool, args) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--model",
+        model,
+        "--steps",
+        str(args.steps),
+        "--frames",
+        str(args.frames),
+        "--batch",
+        str(args.batch),
+        "--device",
+        args.device,
+        "--precision",
+        args.precision,
+    ] + (["--checkpointing"] if checkpointing else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{model} (checkpointing={checkpointing}) failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modelscope", action="store_true", help="also model=modelscope_random (slow on CPU)")
+    ap.add_argument("--model", default="tiny", help=argparse.SUPPRESS)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 5 tiny, 2 modelscope)")
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="32", choices=["32", "16-mixed", "bf16-mixed"])
+    args = ap.parse_args()
+    if args.worker:
+        args.steps = args.steps or (2 if args.model == "modelscope_random" else 5)
+        print(json.dumps(worker(args)))
+        return
+    models = ["tiny"] + (["modelscope_random"] if args.modelscope else [])
+    print(
+        f"device={args.device} precision={args.precision} batch={args.batch} frames={args.frames} (median step)"
+    )
+    print(f"{'model':<18} {'checkpointing':<14} {'step s':>8} {'peak GiB':>9} {'step peak GiB':>14}")
+    for model in models:
+        rows = []
+        for ckpt in (False, True):
+            one = argparse.Namespace(
+                **{**vars(args), "steps": args.steps or (2 if model == "modelscope_random" else 5)}
+            )
+            r = run_one(model, ckpt, one)
+            rows.append(r)
+            print(
+                f"{model:<18} {str(ckpt):<14} {r['step_s']:>8.3f} {r['peak_gib']:>9.3f} {r['step_peak_gib']:>14.3f}"
+            )
+        off, on = rows
+        print(
+            f"{model:<18} ratio on/off:  time x{on['step_s'] / off['step_s']:.2f}, "
+            f"step peak memory x{on['step_peak_gib'] / max(off['step_peak_gib'], 1e-9):.2f}"
+            f"  ({off['lora_params']:,} LoRA parameters, {off['threads']} threads)"
+        )
+
+
+if __name__ == "__main__":
+    main()

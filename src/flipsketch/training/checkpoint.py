@@ -1,0 +1,84 @@
+"""Training checkpoints -> models with the trained LoRA (for export, evaluation and tests).
+
+A checkpoint holds the LoRA tensors under the LightningModule's names (`unet.<module>.lora_A.default.weight`,
+`text_encoder.<module>...`), the optimizer state, and a `flipsketch` entry with the LoRA settings,
+the adapted module names and the resolved model config it was trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..models.lora import add_lora, lora_parameters, merged_base_state_dict
+from .module import CKPT_KEY
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a file we cannot use
+        raise UserError(f"{path} is not a readable training checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or CKPT_KEY not in ckpt or "state_dict" not in ckpt:
+        raise UserError(f"{path} is not a flipsketch-train checkpoint (no '{CKPT_KEY}' entry)")
+    return ckpt
+
+
+def _load_into(model: nn.Module, prefix: str, targets: list[str], lora: dict, rank: int, state: dict) -> int:
+    if not targets:
+        return 0
+    add_lora(model, rank=rank, alpha=lora.get("alpha"), targets=list(targets), dropout=0.0)
+    sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    result = model.load_state_dict(sub, strict=False)
+    missing = [k for k in result.missing_keys if "lora_" in k]
+    if missing or result.unexpected_keys:
+        bad = (missing or result.unexpected_keys)[0]
+        raise UserError(f"checkpoint LoRA tensors do not fit the {prefix} (e.g. {bad}): wrong model?")
+    dtype = next(p for n, p in model.named_parameters() if "lora_" not in n).dtype
+    for p in lora_parameters(model):
+        p.data = p.data.to(dtype)
+    return len(sub)
+
+
+def apply_checkpoint(components, ckpt: dict) -> dict:
+    """Inject the checkpoint's LoRA into `components` (built fresh, without LoRA) and load it."""
+    meta = ckpt[CKPT_KEY]
+    lora = meta["lora"]
+    n = _load_into(components.unet, "unet", meta["unet_targets"], lora, int(lora["rank"]), ckpt["state_dict"])
+    te_rank = int(lora.get("text_encoder_rank") or lora["rank"])
+    n += _load_into(
+        components.text_encoder,
+        "text_encoder",
+        meta.get("text_encoder_targets") or [],
+        lora,
+        te_rank,
+        ckpt["state_dict"],
+    )
+    components.eval_frozen()
+    return {"tensors": n, "global_step": ckpt.get("global_step")}
+
+
+def strip_lora(model: nn.Module) -> int:
+    """Replace every LoRA-wrapped layer by its base layer (weights as they are)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    wrapped = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and n]
+    for name, m in wrapped:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, m.get_base_layer())
+    return len(wrapped)
+
+
+def merge_lora_into(model: nn.Module) -> int:
+    """Fold the LoRA into the base weights and drop the adapters: a plain model again."""
+    merged = merged_base_state_dict(model)
+    n = strip_lora(model)
+    model.load_state_dict(merged, strict=True)
+    return n

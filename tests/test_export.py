@@ -1,0 +1,96 @@
+"""Export (issue 5, item 3): checkpoint -> pytorch_lora_weights.safetensors and a merged model folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from flipsketch.errors import UserError
+from flipsketch.export import export_checkpoint
+from flipsketch.models import build_model
+from flipsketch.training.builders import build_run
+from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run with text-encoder LoRA too, 3 steps at a high lr so the LoRA is far from zero."""
+    tmp = tmp_path_factory.mktemp("export")
+    dataset = tiny_dataset(tmp / "clips")
+    extra = [
+        "module.lora.text_encoder=true",
+        "module.optimizer.lr=5e-2",
+        "callbacks.model_checkpoint.every_n_train_steps=3",
+    ]
+    run = build_run(compose_train(fast_overrides(dataset, steps=3) + extra, out_dir=tmp / "run"))
+    run.trainer.fit(run.module, datamodule=run.datamodule)
+    run.module.eval()
+    return run, tmp / "run" / "checkpoints" / "step_000003.ckpt"
+
+
+def unet_out(unet, text_encoder, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 4, 4, 8, 8, generator=g)
+    ids = torch.randint(0, 49000, (1, 77), generator=g)
+    with torch.no_grad():
+        emb = text_encoder(ids)[0]
+        return unet(x, 321, encoder_hidden_states=emb).sample
+
+
+def test_lora_export_loads_into_a_fresh_model_with_identical_outputs(trained, tmp_path):
+    run, ckpt = trained
+    result = export_checkpoint(ckpt, tmp_path / "lora")
+    assert result["global_step"] == 3
+    fresh = build_model("tiny", lora=result["lora"])
+    expected = unet_out(run.module.unet, run.module.text_encoder)
+    assert torch.equal(unet_out(fresh.unet, fresh.text_encoder), expected)
+    base = build_model("tiny")
+    assert not torch.allclose(unet_out(base.unet, base.text_encoder), expected, atol=1e-4)  # LoRA matters
+
+
+def test_merged_folder_loads_with_the_modelscope_loader(trained, tmp_path):
+    run, ckpt = trained
+    result = export_checkpoint(ckpt, tmp_path / "out", merged=True)
+    merged = build_model("modelscope", path=result["merged"], resolution=64)
+    assert not any("lora_" in n for n, _ in merged.unet.named_parameters())
+    expected = unet_out(run.module.unet, run.module.text_encoder)
+    torch.testing.assert_close(unet_out(merged.unet, merged.text_encoder), expected, rtol=0, atol=1e-5)
+
+
+def test_export_cli(trained, tmp_path):
+    run, ckpt = trained
+    out = tmp_path / "cli"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flipsketch.export",
+            f"ckpt_path={ckpt}",
+            f"out={out}",
+            f"paths.log_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "pytorch_lora_weights.safetensors").is_file() and not (out / "merged").exists()
+
+
+def test_export_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        export_checkpoint(tmp_path / "missing.ckpt")
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {}}, bad)
+    with pytest.raises(UserError, match="not a flipsketch-train checkpoint"):
+        export_checkpoint(bad)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flipsketch.export", f"paths.log_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: no checkpoint")
