@@ -1,0 +1,160 @@
+"""flipsketch-eval: FlipSketch variants and baselines on a benchmark -> videos, metrics, tables, W&B.
+
+flipsketch-eval experiment=tiny_table1                       # CPU, about a minute
+flipsketch-eval experiment=paper_table1 model.lora=DIR       # the paper's Table 1, one GPU
+flipsketch-eval experiment=paper_ablation model.lora=DIR     # the ablation rows
+flipsketch-eval -m experiment=tiny_ablation methods=[full] sampler.lambda_=0,0.25,0.5,0.75,1   # a sweep
+
+Writes <samples_dir>/<benchmark>/<model>/<method>-<hash>/<item>/seed<S>/ (GIF, MP4, PNG frames,
+meta.json, metrics.json; a rerun skips finished items) and results.md / results.csv / items.csv
+in the run folder (logs/eval/runs/<time>/), printed at the end. Bad input: one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from .cli import CONF_DIR
+from .errors import UserError, report_user_errors
+
+log = logging.getLogger(__name__)
+
+
+def check_request(cfg: DictConfig) -> list[int]:
+    seeds = cfg.seeds
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds or [])
+    if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
+        raise UserError(f"seeds must be a non-empty list of non-negative integers, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"seeds lists a seed twice: {seeds}")
+    bad = set(cfg.output.formats) - {"gif", "mp4", "png"}
+    if bad:
+        raise UserError(f"unknown output format(s) {sorted(bad)}; choose from gif, mp4, png")
+    if int(cfg.output.fps) < 1:
+        raise UserError(f"output.fps must be >= 1, got {cfg.output.fps}")
+    return seeds
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """The task: check everything, sample (or resume) every method x item x seed, score, tabulate."""
+    from .animate import resolve_device
+    from .cli import instantiate_checked
+    from .evaluation.benchmark import load_benchmark
+    from .evaluation.context import EvalContext
+    from .evaluation.methods import resolve_methods
+    from .evaluation.runner import Evaluator
+    from .evaluation.table import summarize, to_markdown, write_items_csv, write_summary_csv
+    from .evaluation.wandb_log import WandbRun
+
+    seeds = check_request(cfg)
+    methods = resolve_methods(cfg)
+    run_dir = Path(str(cfg.paths.output_dir))
+    items = load_benchmark(cfg.benchmark, run_dir / "benchmark")
+    device, dtype = resolve_device(str(cfg.device), str(cfg.dtype))
+    ctx = EvalContext(cfg, device, dtype, progress=bool(cfg.progress))
+    scorer = instantiate_checked(cfg.metrics.scorer, device=str(device))
+    bench = str(cfg.benchmark.get("name") or "benchmark")
+    evaluator = Evaluator(
+        ctx,
+        methods,
+        items,
+        seeds,
+        scorer,
+        Path(str(cfg.samples_dir)) / bench,
+        fps=int(cfg.output.fps),
+        formats=tuple(cfg.output.formats),
+        skip_first=bool(cfg.metrics.get("skip_first", False)),
+        overwrite=bool(cfg.overwrite),
+    )
+    threads = _set_threads(cfg.get("torch_threads"))
+    wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}")
+    try:
+        rows = evaluator.run()
+        summary = summarize(rows, methods)
+        title = (
+            f"FlipSketch evaluation: benchmark {bench} ({len(items)} sketches x {len(seeds)} seeds), "
+            f"model {ctx.model_tag()}, {cfg.sampler.num_inference_steps} steps, {cfg.sampler.num_frames} frames; "
+            f"CLIP backbone {scorer.backbone}\n"
+        )
+        table = to_markdown(summary, title)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "results.md").write_text(table, encoding="utf-8")
+        out = {
+            "table": table,
+            "summary": summary,
+            "rows": rows,
+            "counts": dict(evaluator.counts),
+            "backbone": scorer.backbone,
+            "run_dir": str(run_dir),
+            "samples_dir": str(evaluator.root),
+            "results_md": str(run_dir / "results.md"),
+            "results_csv": str(write_summary_csv(run_dir / "results.csv", summary)),
+            "items_csv": str(write_items_csv(run_dir / "items.csv", rows)),
+            "videos": [r["folder"] for r in rows],
+            "metrics": {f"{s['method']}/{k[:-5]}": s[k] for s in summary for k in s if k.endswith("_mean")},
+        }
+        print(table)
+        if wb is not None:
+            wb.log(rows, summary)
+        return out
+    finally:
+        if wb is not None:
+            wb.finish()
+        _set_threads(threads)
+
+
+def _set_threads(n) -> int | None:
+    """Set torch's CPU thread count (None: leave it); returns the previous count to restore."""
+    if n in (None, ""):
+        return None
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    return before
+
+
+_errors: list[UserError] = []
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    from .evaluation.wandb_log import finish_wandb
+
+    try:
+        out = evaluate(cfg)
+        value = out["metrics"].get(str(cfg.get("optimized_metric") or ""))
+        return None if value is None else float(value)
+    except UserError as exc:  # Hydra would print a trace and exit 1: main() reports one line, exit 2
+        _errors.append(exc)
+        return None
+    finally:
+        finish_wandb()
+
+
+def _precheck(argv: list[str]) -> None:
+    """A single run's overrides are composed once first, so a typo is one line and exit 2
+    (Hydra itself would print a multi-line error and exit 1). Sweeps and Hydra flags go straight on."""
+    if any(a.startswith("-") for a in argv):
+        return
+    from .cli import compose_config
+
+    compose_config("eval", [a for a in argv if not a.startswith(("hydra.", "+hydra.", "++hydra."))])
+
+
+@report_user_errors
+def main() -> None:
+    _errors.clear()
+    _precheck(sys.argv[1:])
+    _hydra_main()
+    if _errors:
+        raise _errors[0]
+
+
+if __name__ == "__main__":
+    main()

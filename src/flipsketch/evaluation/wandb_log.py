@@ -1,0 +1,88 @@
+"""One W&B run per evaluation (offline unless told otherwise): per-item table with the videos,
+the results table, and `<method>/<metric>` means in the run summary. Built from `cfg.logger.wandb`
+(conf/logger/wandb.yaml, shared with training); `logger=none` or `logger=csv` log nothing here."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from .table import COLUMNS, ITEM_FIELDS
+
+
+def finish_wandb() -> None:
+    """Close the W&B run if one is open (a failed job must not leave it to the next job of a sweep)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
+class WandbRun:
+    def __init__(self, run):
+        self.run = run
+
+    @classmethod
+    def start(cls, cfg, run_dir: Path, name: str) -> WandbRun | None:
+        node = (cfg.get("logger") or {}).get("wandb")
+        if not node:
+            return None
+        import wandb
+
+        offline = bool(node.get("offline", True))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(
+            project=str(node.get("project") or "flipsketch"),
+            name=name,
+            dir=str(node.get("save_dir") or run_dir),
+            mode="offline" if offline else None,
+            job_type="eval",
+            group=str(cfg.benchmark.get("name") or "eval"),
+            tags=[str(t) for t in (cfg.get("tags") or [])],
+            config=OmegaConf.to_container(cfg, resolve=True),
+        )
+        return cls(run)
+
+    def log(self, rows: list[dict], summary: list[dict]) -> None:
+        import wandb
+
+        items = wandb.Table(columns=[*ITEM_FIELDS, "sketch_image", "video"])
+        for r in rows:
+            items.add_data(
+                *[r.get(k) for k in ITEM_FIELDS], wandb.Image(str(r["sketch"])), _video(Path(r["folder"]))
+            )
+        stat_cols = [f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")]
+        results = wandb.Table(columns=["method", "label", "n", "backbone", *stat_cols, "seconds_mean"])
+        for s in summary:
+            results.add_data(
+                s["method"], s["label"], s["n"], s["backbone"], *[s[c] for c in stat_cols], s["seconds_mean"]
+            )
+        self.run.log({"eval/items": items, "eval/results": results})
+        for s in summary:
+            for key, _, _ in COLUMNS:
+                if not math.isnan(s[f"{key}_mean"]):
+                    self.run.summary[f"{s['method']}/{key}"] = s[f"{key}_mean"]
+                    self.run.summary[f"{s['method']}/{key}_std"] = s[f"{key}_std"]
+        self.run.summary["backbone"] = ", ".join(sorted({s["backbone"] for s in summary}))
+
+    def finish(self) -> None:
+        self.run.finish()
+
+
+def _video(folder: Path):
+    """The clip by file path (no moviepy needed); a PNG frame strip when no GIF/MP4 was written."""
+    import wandb
+
+    for name in ("animation.gif", "animation.mp4"):
+        if (folder / name).is_file():
+            return wandb.Video(str(folder / name))
+    frames = sorted((folder / "frames").glob("*.png")) if (folder / "frames").is_dir() else []
+    if not frames:
+        return None
+    import numpy as np
+    from PIL import Image
+
+    strip = np.concatenate([np.asarray(Image.open(f).convert("RGB")) for f in frames], axis=1)
+    return wandb.Image(strip)
