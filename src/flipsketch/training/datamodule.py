@@ -129,10 +129,18 @@ class SketchClipDataModule(pl.LightningDataModule):
         if self.cache_latents:
             if self.components is None:
                 raise UserError("data.cache_latents needs the model: call attach(components) first")
+            # Lightning calls setup() before it moves the model: encode on the run's device anyway
+            device = self.trainer.strategy.root_device if self.trainer is not None else None
             for name, recs in (("train", self.train_records), ("val", self.val_records)):
                 self._latents[name] = (
                     cached_latents(
-                        recs, self.load_clip, self.components, self.cache_dir, self.latent_mode, self.seed
+                        recs,
+                        self.load_clip,
+                        self.components,
+                        self.cache_dir,
+                        self.latent_mode,
+                        self.seed,
+                        device,
                     )
                     if recs
                     else []

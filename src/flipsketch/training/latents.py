@@ -66,16 +66,27 @@ def encode_clips(
     mode: str = "sample",
     seed: int = 0,
     chunk: int = 16,
+    device: str | torch.device | None = None,
 ) -> list[torch.Tensor]:
-    """One (4, T, h, w) float32 CPU tensor per record; posterior noise seeded per record."""
-    out = []
-    for i, rec in enumerate(records):
-        pixels = frames_to_tensor(load_clip(rec), components.resolution)
-        z = encode_frames(
-            components.vae, pixels, components.scaling_factor, mode, torch_generator(seed, LATENT, i), chunk
-        )
-        out.append(z.permute(1, 0, 2, 3).contiguous().cpu())
-    return out
+    """One (4, T, h, w) float32 CPU tensor per record; posterior noise seeded per record.
+
+    `device`: encode there (e.g. the GPU before Lightning has moved the model), then move the VAE back.
+    """
+    vae = components.vae
+    home = next(vae.parameters()).device
+    if device is not None:
+        vae.to(device)
+    try:
+        out = []
+        for i, rec in enumerate(records):
+            pixels = frames_to_tensor(load_clip(rec), components.resolution)
+            z = encode_frames(
+                vae, pixels, components.scaling_factor, mode, torch_generator(seed, LATENT, i), chunk
+            )
+            out.append(z.permute(1, 0, 2, 3).contiguous().cpu())
+        return out
+    finally:
+        vae.to(home)
 
 
 def cached_latents(
@@ -85,15 +96,16 @@ def cached_latents(
     cache_dir: str | os.PathLike | None = None,
     mode: str = "sample",
     seed: int = 0,
+    device: str | torch.device | None = None,
 ) -> list[torch.Tensor]:
     """Encode the clips, or read them back from `cache_dir/latents-<key>.pt` written by a prior run."""
     if cache_dir is None:
-        return encode_clips(records, load_clip, components, mode, seed)
+        return encode_clips(records, load_clip, components, mode, seed, device=device)
     key = cache_key(records, components.resolution, vae_identity(components), mode, seed)
     path = Path(cache_dir) / f"latents-{key}.pt"
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
-    latents = encode_clips(records, load_clip, components, mode, seed)
+    latents = encode_clips(records, load_clip, components, mode, seed, device=device)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(latents, tmp)
