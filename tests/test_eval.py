@@ -1,0 +1,182 @@
+"""flipsketch-eval end to end on the tiny model and tiny CLIP: videos, metrics.json, tables, resume,
+W&B offline, Hydra multirun, and one-line errors with exit code 2."""
+
+import csv
+import json
+import sys
+
+import pytest
+from PIL import Image
+
+from data_gen.svg_io import read_svg_file, to_svg
+from flipsketch.evaluation import run_eval
+from tests.conftest import REPO
+
+FAST = [
+    "experiment=tiny_ablation",
+    "benchmark.only=[cat]",
+    "seeds=[0]",
+    "sampler.num_frames=3",
+    "sampler.num_inference_steps=2",
+    "sampler.tau1=1",
+    "sampler.tau2=1",
+    "sampler.align_iters=1",
+]
+
+
+def _live_sketch_outputs(root):
+    sketch = read_svg_file(REPO / "data_gen" / "sketches" / "cat.svg")
+    (root / "cat").mkdir(parents=True)
+    for i in range(3):
+        (root / "cat" / f"frame{i:03d}.svg").write_text(
+            to_svg(sketch.with_points(sketch.points + [0.01 * i, 0]))
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    overrides = [
+        *FAST,
+        "methods=[full,no_align,t2v_plain,live_sketch]",
+        "logger=none",
+        f"paths.log_dir={tmp}",
+        f"baseline.live_sketch.outputs={_live_sketch_outputs(tmp / 'ls')}",
+    ]
+    return tmp, overrides, run_eval([*overrides, f"paths.output_dir={tmp / 'run1'}"])
+
+
+def test_writes_videos_metrics_and_tables(tiny_run):
+    tmp, _, out = tiny_run
+    assert out["counts"] == {"generated": 4, "skipped": 0, "rescored": 0}
+    folders = {r["method"]: r["folder"] for r in out["rows"]}
+    assert folders["full"].startswith(str(tmp / "eval" / "samples" / "shipped" / "tiny" / "full-"))
+    assert folders["full"].endswith("/cat/seed0") and "/baselines/live_sketch-" in folders["live_sketch"]
+    for method, folder in folders.items():
+        d = tmp / folder
+        gif = Image.open(d / "animation.gif")
+        assert (
+            gif.n_frames == (3 if method != "live_sketch" else 3) and (d / "animation.mp4").stat().st_size > 0
+        )
+        assert len(list((d / "frames").glob("*.png"))) == gif.n_frames
+        m = json.loads((d / "metrics.json").read_text())
+        assert {"s2v", "t2v", "chamfer", "motion", "flicker", "frame0_iou", "backbone", "seconds"} <= set(m)
+        assert m["backbone"] == "open_clip:tiny-random(seed=0)" and m["method"] == method and m["seed"] == 0
+        assert json.loads((d / "meta.json").read_text())["settings"]["kind"] in ("variant", "baseline")
+    run = tmp / "run1"
+    md = (run / "results.md").read_text()
+    assert md == out["table"] and "open_clip:tiny-random(seed=0)" in md.splitlines()[0]
+    rows = [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == [
+        "| Method",
+        "| FlipSketch",
+        "| w/o frame alignment",
+        "| Text-to-video (no sketch)",
+        "| Live-Sketch",
+    ]
+    with open(run / "results.csv") as fh:
+        summary = list(csv.DictReader(fh))
+    assert [r["method"] for r in summary] == ["full", "no_align", "t2v_plain", "live_sketch"]
+    assert all(r["n"] == "1" and float(r["s2v_mean"]) > 0 for r in summary)
+    assert len((run / "items.csv").read_text().splitlines()) == 5
+    assert (run / "benchmark" / "cat.png").is_file()  # the shipped SVG rendered into the run folder
+
+
+def test_rerun_skips_finished_items_and_rescoring_reuses_videos(tiny_run):
+    tmp, overrides, first = tiny_run
+    stamp = {r["method"]: (tmp / r["folder"] / "metrics.json").stat().st_mtime_ns for r in first["rows"]}
+    again = run_eval([*overrides, f"paths.output_dir={tmp / 'run2'}"])
+    assert again["counts"] == {"generated": 0, "skipped": 4, "rescored": 0}
+    assert {
+        r["method"]: (tmp / r["folder"] / "metrics.json").stat().st_mtime_ns for r in again["rows"]
+    } == stamp
+    assert [s["s2v_mean"] for s in again["summary"]] == [s["s2v_mean"] for s in first["summary"]]
+    gif = tmp / first["rows"][0]["folder"] / "animation.gif"
+    before = gif.stat().st_mtime_ns
+    other = run_eval([*overrides, "metrics.scorer.seed=1", f"paths.output_dir={tmp / 'run3'}"])
+    assert (
+        other["counts"] == {"generated": 0, "skipped": 0, "rescored": 4} and gif.stat().st_mtime_ns == before
+    )
+    assert other["backbone"] == "open_clip:tiny-random(seed=1)"
+
+
+def test_wandb_offline_run_is_created_and_finished(tiny_run, monkeypatch):
+    import wandb
+
+    tmp, overrides, _ = tiny_run
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp / "wandb_env"))
+    out = run_eval(
+        [*[o for o in overrides if o != "logger=none"], "logger=wandb", f"paths.output_dir={tmp / 'wb'}"]
+    )
+    assert out["counts"]["generated"] == 0  # resumed: nothing sampled again
+    runs = list((tmp / "wb" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
+    assert wandb.run is None  # finished
+
+
+def _cli(monkeypatch, capsys, args):
+    from flipsketch.eval import main
+
+    monkeypatch.setattr(sys, "argv", ["flipsketch-eval", *args])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err.strip().splitlines()
+    return e.value.code, err
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["methods=[full,nonexistent]"], "unknown method 'nonexistent'"),
+        (
+            ["benchmark.only=null", "benchmark.items=[{sketch: /nonexistent/sketch.png, prompt: a cat}]"],
+            "sketch not found",
+        ),
+        (["seeds=[]"], "seeds must be"),
+        (["nonsense=1"], "bad configuration"),
+        (["benchmark=nonexistent"], "bad configuration"),
+        (["sampler.lambda_=3"], "lambda_"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, needle):
+    code, err = _cli(
+        monkeypatch,
+        capsys,
+        [*FAST, "logger=none", f"paths.log_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", *args],
+    )
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and needle in err[0], err
+    assert not (tmp_path / "eval" / "samples").exists()
+
+
+def test_multirun_sweep_closes_one_wandb_run_per_job(tmp_path, monkeypatch, capsys):
+    from flipsketch.eval import main
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "flipsketch-eval",
+            "-m",
+            *FAST,
+            "methods=[full]",
+            "sampler.lambda_=0,1",
+            "logger=wandb",
+            f"paths.log_dir={tmp_path}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+    )
+    main()
+    for job in ("0", "1"):
+        assert (tmp_path / "sweep" / job / "results.md").is_file()
+        assert len(list((tmp_path / "sweep" / job / "wandb").glob("offline-run-*"))) == 1
+    lams = [
+        json.loads(p.read_text())["sampler"]["lambda_"]
+        for p in (tmp_path / "eval" / "samples" / "shipped" / "tiny").glob("full-*/settings.json")
+    ]
+    assert sorted(lams) == [0.0, 1.0]  # one output folder per setting
+    import wandb
+
+    assert wandb.run is None
