@@ -107,12 +107,15 @@ def test_wandb_offline_run_is_created_and_finished(tiny_run, monkeypatch):
     tmp, overrides, _ = tiny_run
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp / "wandb_env"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp / "wandb_data"))  # staged table media
     out = run_eval(
         [*[o for o in overrides if o != "logger=none"], "logger=wandb", f"paths.output_dir={tmp / 'wb'}"]
     )
     assert out["counts"]["generated"] == 0  # resumed: nothing sampled again
     runs = list((tmp / "wb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
+    assert len(list(runs[0].glob("files/media/videos/videos/*.gif"))) == 4  # one clip per method
+    assert list(runs[0].glob("files/media/table/eval/items_*.table.json"))
     assert wandb.run is None  # finished
 
 

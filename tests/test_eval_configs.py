@@ -92,3 +92,13 @@ def test_benchmark_roots_resolve_from_the_repository(monkeypatch, tmp_path):
     cfg = compose_eval(["benchmark.only=[cat,fish]"])
     got = entries(cfg.benchmark)
     assert [e["id"] for e in got] == ["cat", "fish"] and all(Path(e["path"]).is_file() for e in got)
+
+
+@pytest.mark.parametrize("logger", _options("logger"))
+def test_logger_options_compose_and_only_wandb_starts_a_run(logger, tmp_path):
+    from flipsketch.evaluation.wandb_log import WandbRun
+
+    cfg = compose_eval([f"logger={logger}", f"paths.output_dir={tmp_path}"])
+    _resolved(cfg)
+    if logger != "wandb":
+        assert WandbRun.start(cfg, tmp_path, "x") is None

@@ -77,7 +77,7 @@ def evaluate(cfg: DictConfig) -> dict:
         rows = evaluator.run()
         summary = summarize(rows, methods)
         title = (
-            f"FlipSketch evaluation: benchmark {bench} ({len(items)} sketches x {len(seeds)} seeds), "
+            f"FlipSketch evaluation: benchmark {bench} ({_n(len(items), 'sketch')} x {_n(len(seeds), 'seed')}), "
             f"model {ctx.model_tag()}, {cfg.sampler.num_inference_steps} steps, {cfg.sampler.num_frames} frames; "
             f"CLIP backbone {scorer.backbone}\n"
         )
@@ -106,6 +106,10 @@ def evaluate(cfg: DictConfig) -> dict:
         if wb is not None:
             wb.finish()
         _set_threads(threads)
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else ('es' if word.endswith('h') else 's')}"
 
 
 def _set_threads(n) -> int | None:
@@ -144,7 +148,7 @@ def _precheck(argv: list[str]) -> None:
         return
     from .cli import compose_config
 
-    compose_config("eval", [a for a in argv if not a.startswith(("hydra.", "+hydra.", "++hydra."))])
+    compose_config("eval", [a for a in argv if not a.lstrip("+").startswith(("hydra.", "hydra/"))])
 
 
 @report_user_errors

@@ -59,7 +59,12 @@ class WandbRun:
             results.add_data(
                 s["method"], s["label"], s["n"], s["backbone"], *[s[c] for c in stat_cols], s["seconds_mean"]
             )
-        self.run.log({"eval/items": items, "eval/results": results})
+        videos: dict[str, list] = {}
+        for r in rows:  # also straight in the run's media (files/media/videos), one panel per method
+            v = _video(Path(r["folder"]))
+            if v is not None:
+                videos.setdefault(f"videos/{r['method']}", []).append(v)
+        self.run.log({"eval/items": items, "eval/results": results, **videos})
         for s in summary:
             for key, _, _ in COLUMNS:
                 if not math.isnan(s[f"{key}_mean"]):
