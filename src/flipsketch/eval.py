@@ -72,7 +72,7 @@ def evaluate(cfg: DictConfig) -> dict:
         overwrite=bool(cfg.overwrite),
     )
     threads = _set_threads(cfg.get("torch_threads"))
-    wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}")
+    wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
     try:
         rows = evaluator.run()
         summary = summarize(rows, methods)
@@ -106,6 +106,18 @@ def evaluate(cfg: DictConfig) -> dict:
         if wb is not None:
             wb.finish()
         _set_threads(threads)
+
+
+def _job_suffix() -> str:
+    """`-job<N>` inside a Hydra multirun, so the W&B runs of a sweep tell themselves apart."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        return f"-job{hc.job.num}" if hc.mode == RunMode.MULTIRUN else ""
+    except (ImportError, ValueError):
+        return ""
 
 
 def _n(k: int, word: str) -> str:

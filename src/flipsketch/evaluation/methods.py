@@ -71,7 +71,10 @@ def variant_method(cfg, name: str, entry) -> Method:
     over = entry.get("sampler") or {}
     if not isinstance(over, dict):
         raise UserError(f"variants.{name}.sampler must be a mapping of sampler settings")
-    sampler = SamplerConfig.from_dict(deep_merge(_container(cfg.sampler), over))
+    try:
+        sampler = SamplerConfig.from_dict(deep_merge(_container(cfg.sampler), over))
+    except UserError as exc:
+        raise UserError(f"variant {name}: {exc}") from None
     settings = {
         "kind": "variant",
         "sampler": sampler.to_dict(),
