@@ -68,10 +68,14 @@ def main() -> None:
     ap.add_argument("--fast-iters", type=int, default=3, help="alignment iterations of the fast schedule")
     ap.add_argument("--fast-lr", type=float, default=3.3e-3, help="alignment lr of the fast schedule")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--resolution", type=int, default=None, help="model resolution (default: the model's)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
 
-    comps = build_model(args.model).to(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    comps = build_model(args.model, **({"resolution": args.resolution} if args.resolution else {})).to(args.device)
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
     comps.to(dtype=dtype)
     pipe = FlipSketchPipeline(comps, device=args.device)
