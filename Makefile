@@ -31,6 +31,15 @@ test-all: $(STAMP) ## Run every test, slow ones included
 demo: $(STAMP) ## Run the main job end to end on the tiny default model
 	$(BIN)/python -m flipsketch.demo
 
+eval-tiny: $(STAMP) ## Table-1 layout on the tiny model (CPU, seconds)
+	$(BIN)/flipsketch-eval experiment=tiny_table1
+
+data: $(STAMP) ## Build the training clips from the shipped sketches into data/clips
+	$(BIN)/python -m data_gen out=data/clips
+
+bench: $(STAMP) ## Sampling cost of FlipSketch vs plain text-to-video on the tiny model
+	$(BIN)/python experiments/bench_sampling.py --threads 1
+
 lint: $(STAMP) ## Ruff lint + format check
 	$(BIN)/ruff check src data_gen tests experiments
 	$(BIN)/ruff format --check src data_gen tests experiments
@@ -47,4 +56,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install test test-all demo lint format lock clean
+.PHONY: help install test test-all demo eval-tiny data bench lint format lock clean

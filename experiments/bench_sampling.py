@@ -75,7 +75,9 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    comps = build_model(args.model, **({"resolution": args.resolution} if args.resolution else {})).to(args.device)
+    comps = build_model(args.model, **({"resolution": args.resolution} if args.resolution else {})).to(
+        args.device
+    )
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
     comps.to(dtype=dtype)
     pipe = FlipSketchPipeline(comps, device=args.device)
@@ -83,19 +85,29 @@ def main() -> None:
 
     r = comps.resolution
     sketch = Image.new("RGB", (r, r), "white")
-    ImageDraw.Draw(sketch).ellipse((r // 4, r // 4, 3 * r // 4, 3 * r // 4), outline="black", width=max(1, r // 32))
+    ImageDraw.Draw(sketch).ellipse(
+        (r // 4, r // 4, 3 * r // 4, 3 * r // 4), outline="black", width=max(1, r // 32)
+    )
     base = dict(num_frames=args.frames, num_inference_steps=args.steps, tau1=args.tau1, tau2=args.tau2)
     variants = {
         "plain text-to-video": dict(reference_frame=False),
         "flipsketch, align off": dict(align=False),
         "official structure, align off": dict(align=False, faithful={"reference_cfg_pass": True}),
-        f"flipsketch, align {args.fast_iters}x lr {args.fast_lr:g}": dict(align_iters=args.fast_iters, align_lr=args.fast_lr),
+        f"flipsketch, align {args.fast_iters}x lr {args.fast_lr:g}": dict(
+            align_iters=args.fast_iters, align_lr=args.fast_lr
+        ),
         "flipsketch, align 10x lr 1e-3 (paper)": dict(align_iters=10, align_lr=1e-3),
         "official structure, align 10x (faithful)": dict(
-            align_iters=10, faithful={"reference_cfg_pass": True, "align_bf16": False, "align_drop_last_update": True}
+            align_iters=10,
+            faithful={"reference_cfg_pass": True, "align_bf16": False, "align_drop_last_update": True},
         ),
     }
-    pipe(sketch, "warm up", seeds=args.seeds, config=SamplerConfig.from_dict({**base, "num_inference_steps": 1, "tau1": 1, "tau2": 0}))
+    pipe(
+        sketch,
+        "warm up",
+        seeds=args.seeds,
+        config=SamplerConfig.from_dict({**base, "num_inference_steps": 1, "tau1": 1, "tau2": 0}),
+    )
     rows = []
     for name, over in variants.items():
         cfg = SamplerConfig.from_dict({**base, **over})
@@ -108,9 +120,13 @@ def main() -> None:
             peak = max(peak, mem.peak)
         rows.append((name, best, peak, out.stats.get("align_final_loss"), out.stats["unet_calls"]["total"]))
     plain = rows[0][1]
-    print(f"model={args.model} device={args.device} steps={args.steps} frames={args.frames} "
-          f"tau1={args.tau1} tau2={args.tau2} seeds={args.seeds} torch={torch.__version__} threads={torch.get_num_threads()}")
-    print(f"| variant | seconds | x plain | peak MiB | final align loss | UNet calls |\n|---|---|---|---|---|---|")
+    print(
+        f"model={args.model} device={args.device} steps={args.steps} frames={args.frames} "
+        f"tau1={args.tau1} tau2={args.tau2} seeds={args.seeds} torch={torch.__version__} threads={torch.get_num_threads()}"
+    )
+    print(
+        "| variant | seconds | x plain | peak MiB | final align loss | UNet calls |\n|---|---|---|---|---|---|"
+    )
     for name, sec, peak, loss, calls in rows:
         loss_s = "-" if loss is None else f"{loss:.5f}"
         print(f"| {name} | {sec:.2f} | {sec / plain:.2f} | {peak / 2**20:.0f} | {loss_s} | {calls} |")

@@ -9,8 +9,12 @@ from PIL import Image
 from flipsketch.animate import main
 
 FAST = [
-    "sampler.num_frames=4", "sampler.num_inference_steps=3", "sampler.tau1=1", "sampler.tau2=2",
-    "sampler.align_iters=2", "progress=false",
+    "sampler.num_frames=4",
+    "sampler.num_inference_steps=3",
+    "sampler.tau1=1",
+    "sampler.tau2=2",
+    "sampler.align_iters=2",
+    "progress=false",
 ]
 
 
@@ -37,8 +41,17 @@ def test_outputs_are_valid_files(tmp_path, sketch_png):
 
 def test_segments_chain_clips_and_drop_duplicates(tmp_path, sketch_png):
     out = tmp_path / "out"
-    main([f"sketch={sketch_png}", "prompt=a ball", f"out={out}", "segments=2", "output.formats=[png]",
-          "output.binarize=false", *FAST])
+    main(
+        [
+            f"sketch={sketch_png}",
+            "prompt=a ball",
+            f"out={out}",
+            "segments=2",
+            "output.formats=[png]",
+            "output.binarize=false",
+            *FAST,
+        ]
+    )
     assert len(list((out / "seed0" / "frames").glob("*.png"))) == 4 + 3
 
 

@@ -96,7 +96,17 @@ def test_processors_run_save_and_compose_and_change_the_output(tiny):
         main = torch.randn(2, 4, 4, 8, 8, generator=g)
         emb = torch.randn(2, 77, 32, generator=g)
         plain = _run(unet, ctl, main, 500, emb, "off")
-        _run(unet, ctl, ref.expand(-1, -1, 3, -1, -1), 500, emb[:1], "save", num_frames=3, copies=3, cond_start=0)
+        _run(
+            unet,
+            ctl,
+            ref.expand(-1, -1, 3, -1, -1),
+            500,
+            emb[:1],
+            "save",
+            num_frames=3,
+            copies=3,
+            cond_start=0,
+        )
         assert set(ctl.saves) == set(kinds)  # every attn1 layer saved its query and key
         composed = _run(unet, ctl, main, 500, emb, "compose", num_frames=4, cond_start=1)
         assert set(ctl.composes) == set(kinds)  # ... and every one composed

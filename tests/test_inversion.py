@@ -51,7 +51,13 @@ def test_inversion_reconstructs_with_an_exact_predictor():
 def test_inversion_ends_at_the_first_denoising_timestep():
     sched = DDIMScheduler(**MODELSCOPE_SCHEDULER)
     seen = []
-    ddim_invert(lambda x, t: seen.append(t) or torch.zeros_like(x), torch.zeros(1, 4, 1, 2, 2), sched.config, 25, "target")
+    ddim_invert(
+        lambda x, t: seen.append(t) or torch.zeros_like(x),
+        torch.zeros(1, 4, 1, 2, 2),
+        sched.config,
+        25,
+        "target",
+    )
     sched.set_timesteps(25)
     assert seen == sorted(seen) and seen[-1] == int(sched.timesteps[0]) == 961
 

@@ -34,7 +34,9 @@ def test_every_model_config_composes():
 @pytest.mark.parametrize("group", ["sampler", "output", "paths", "logger"])
 def test_every_option_of_each_group_composes(group):
     for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
-        compose_config("animate", [f"+{group}@probe={option}"] if group == "logger" else [f"{group}={option}"])
+        compose_config(
+            "animate", [f"+{group}@probe={option}"] if group == "logger" else [f"{group}={option}"]
+        )
 
 
 def test_sampler_defaults_are_the_papers():
@@ -86,7 +88,9 @@ def test_lora_keys_use_the_diffusers_layout(tmp_path):
     path = L.save_lora(tmp_path, c.unet, c.text_encoder)
     with safe_open(str(path), "pt") as f:
         keys = list(f.keys())
-    assert any(k.startswith("unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A") for k in keys)
+    assert any(
+        k.startswith("unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A") for k in keys
+    )
     assert any(k.startswith("text_encoder.") for k in keys)
     assert all(".lora_A." in k or ".lora_B." in k for k in keys)
 
@@ -123,9 +127,14 @@ def test_flipsketch_ckpt_with_raw_lora_list(tmp_path):
     g = torch.Generator().manual_seed(1)
     raw = []
     for lin in lins:
-        raw += [torch.randn(lin.out_features, 4, generator=g) * 0.01, torch.randn(4, lin.in_features, generator=g)]
+        raw += [
+            torch.randn(lin.out_features, 4, generator=g) * 0.01,
+            torch.randn(4, lin.in_features, generator=g),
+        ]
     torch.save(raw, tmp_path / "2500_unet.pt")
-    c = build_model("flipsketch_ckpt", path=str(folder), raw_lora=str(tmp_path / "2500_unet.pt"), resolution=64)
+    c = build_model(
+        "flipsketch_ckpt", path=str(folder), raw_lora=str(tmp_path / "2500_unet.pt"), resolution=64
+    )
     assert c.info["raw_lora"]["layers"] == len(lins)
     assert not torch.allclose(_forward(c.unet), _forward(src.unet))
     torch.save(raw[:-2], tmp_path / "short.pt")
@@ -145,9 +154,19 @@ def test_missing_weights_is_one_clear_line(tmp_path):
 
 def test_missing_weights_cli_exit_code_and_no_traceback(tmp_path, sketch_png):
     r = subprocess.run(
-        [sys.executable, "-m", "flipsketch.animate", "model=modelscope", f"model.path={tmp_path / 'absent'}",
-         f"sketch={sketch_png}", "prompt=a cat", f"out={tmp_path / 'out'}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "flipsketch.animate",
+            "model=modelscope",
+            f"model.path={tmp_path / 'absent'}",
+            f"sketch={sketch_png}",
+            "prompt=a cat",
+            f"out={tmp_path / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr

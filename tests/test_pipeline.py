@@ -51,7 +51,12 @@ def test_every_sample_starts_from_the_inverted_reference(pipe, sketch):
 
 def test_composition_runs_on_every_attn1_layer_and_changes_the_output(pipe, sketch):
     full = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False))
-    off = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, compose_temporal=False))
+    off = pipe(
+        sketch,
+        "a ball bouncing",
+        seeds=[0],
+        config=cfg(align=False, compose_spatial=False, compose_temporal=False),
+    )
     layers = set(pipe.composed_layers)
     assert set(full.stats["composed_calls"]) == layers
     # composed once per step i <= tau2 on each layer (tau2=3 of 4 steps: 4 steps)
@@ -61,8 +66,12 @@ def test_composition_runs_on_every_attn1_layer_and_changes_the_output(pipe, sket
 
 
 def test_lambda_changes_the_output(pipe, sketch):
-    lo = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, lambda_=0.0))
-    hi = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, lambda_=1.0))
+    lo = pipe(
+        sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, lambda_=0.0)
+    )
+    hi = pipe(
+        sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, compose_spatial=False, lambda_=1.0)
+    )
     assert not torch.equal(lo.latents, hi.latents)
 
 
@@ -77,7 +86,9 @@ def test_unet_calls_are_exactly_what_the_method_needs(pipe, sketch):
 
 def test_degenerate_reference_guidance_costs_frames_and_changes_nothing(pipe, sketch):
     ours = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False))
-    official = pipe(sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, faithful={"reference_cfg_pass": True}))
+    official = pipe(
+        sketch, "a ball bouncing", seeds=[0], config=cfg(align=False, faithful={"reference_cfg_pass": True})
+    )
     assert official.stats["unet_frames"] > ours.stats["unet_frames"]
     assert torch.allclose(ours.latents, official.latents, atol=1e-3)  # batch-2 float noise only
 
@@ -153,7 +164,12 @@ def test_bad_call_arguments(pipe, sketch, kw, msg):
 
 @pytest.mark.parametrize(
     "over, msg",
-    [({"num_frames": 1}, "num_frames"), ({"lambda_": 1.5}, "lambda_"), ({"tau2": 99}, "tau2"), ({"bogus": 1}, "unknown")],
+    [
+        ({"num_frames": 1}, "num_frames"),
+        ({"lambda_": 1.5}, "lambda_"),
+        ({"tau2": 99}, "tau2"),
+        ({"bogus": 1}, "unknown"),
+    ],
 )
 def test_out_of_range_knobs(over, msg):
     with pytest.raises(UserError, match=msg):

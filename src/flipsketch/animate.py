@@ -120,7 +120,11 @@ def animate(cfg) -> list[Path]:
             "flipsketch_version": __version__,
             "stats": stats,
         }
-        written.append(write_animation(out_root / f"seed{seed}", video, meta, int(cfg.output.fps), tuple(cfg.output.formats)))
+        written.append(
+            write_animation(
+                out_root / f"seed{seed}", video, meta, int(cfg.output.fps), tuple(cfg.output.formats)
+            )
+        )
     return written
 
 

@@ -123,7 +123,9 @@ class CompositionProcessor:
         self.kind = kind
         self.controller = controller
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs
+    ):
         ctl = self.controller
         residual = hidden_states
         if attn.spatial_norm is not None:
@@ -159,8 +161,14 @@ class CompositionProcessor:
                 start = ctl.cond_start * positions
                 out = torch.empty_like(query)
                 out[start:] = temporal_composed_attention(
-                    query[start:], key[start:], value[start:], k_ref[:, 0],
-                    attn.heads, attn.scale, ctl.lambda_, ctl.lambda_denominator,
+                    query[start:],
+                    key[start:],
+                    value[start:],
+                    k_ref[:, 0],
+                    attn.heads,
+                    attn.scale,
+                    ctl.lambda_,
+                    ctl.lambda_denominator,
                 )
                 if start:
                     out[:start] = self._sdpa(attn, query[:start], key[:start], value[:start], None)

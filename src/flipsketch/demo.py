@@ -47,7 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     from data_gen.build import GenConfig, generate
 
     data = root / "data"
-    report = generate(GenConfig(out=data, clips_per_sketch=1, frames=8, size=64, seed=0, val_fraction=0.2, workers=1, progress=False))
+    report = generate(
+        GenConfig(
+            out=data,
+            clips_per_sketch=1,
+            frames=8,
+            size=64,
+            seed=0,
+            val_fraction=0.2,
+            workers=1,
+            progress=False,
+        )
+    )
     clips = report.get("clips", report) if isinstance(report, dict) else report
     print(f"      {data}  ({time.perf_counter() - t:.1f} s)")
 
@@ -56,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     from .training.smoke import compose_train
 
     cfg = compose_train(
-        ["experiment=tiny_smoke", "logger=csv", f"data.root={data.resolve()}", "trainer.max_steps=16",
-         "trainer.val_check_interval=8"],
+        [
+            "experiment=tiny_smoke",
+            "logger=csv",
+            f"data.root={data.resolve()}",
+            "trainer.max_steps=16",
+            "trainer.val_check_interval=8",
+        ],
         out_dir=(root / "train").resolve(),
     )
     try:
@@ -89,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     for g in gifs[:4]:
         print(f"  {g}")
     print(f"tables: {res['results_md']}  {res['results_csv']}")
-    print(f"dataset clips: {clips if isinstance(clips, int) else len(list((data / 'clips').glob('*.npy')))}; "
-          f"total {time.perf_counter() - t_all:.0f} s")
+    print(
+        f"dataset clips: {clips if isinstance(clips, int) else len(list((data / 'clips').glob('*.npy')))}; "
+        f"total {time.perf_counter() - t_all:.0f} s"
+    )
     return 0
 
 

@@ -60,7 +60,9 @@ def _rgb(frames: np.ndarray) -> np.ndarray:
 
 def write_gif(path: Path, frames: np.ndarray, fps: int = 10) -> None:
     imgs = [Image.fromarray(f) for f in frames]
-    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0, disposal=2)
+    imgs[0].save(
+        path, save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0, disposal=2
+    )
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> None:
@@ -71,7 +73,12 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> None:
     if h % 2 or w % 2:  # H.264 with yuv420p needs even sides
         rgb = np.pad(rgb, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     with imageio.get_writer(
-        str(path), fps=fps, codec="libx264", quality=8, pixelformat="yuv420p", macro_block_size=1,
+        str(path),
+        fps=fps,
+        codec="libx264",
+        quality=8,
+        pixelformat="yuv420p",
+        macro_block_size=1,
         ffmpeg_log_level="error",
     ) as writer:
         for f in rgb:

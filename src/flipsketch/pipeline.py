@@ -119,10 +119,18 @@ class FlipSketchPipeline:
                 return unet(z, t, encoder_hidden_states=empty_emb).sample
 
         self.controller.set_mode("off")
-        zt = ddim_invert(eps_fn, z0, self.c.scheduler.config, cfg.num_inference_steps, cfg.faithful.inversion_model_timestep)
+        zt = ddim_invert(
+            eps_fn,
+            z0,
+            self.c.scheduler.config,
+            cfg.num_inference_steps,
+            cfg.faithful.inversion_model_timestep,
+        )
         return zt.mean(dim=2, keepdim=True)  # average the faithful 5 samples (no-op for 1)
 
-    def prepare_latents(self, ref_noise: torch.Tensor | None, seeds: Sequence[int], num_frames: int) -> torch.Tensor:
+    def prepare_latents(
+        self, ref_noise: torch.Tensor | None, seeds: Sequence[int], num_frames: int
+    ) -> torch.Tensor:
         """Frame 0 = z_T^ref for every sample; frames 1.. from one seeded CPU generator per sample."""
         h = w = self.c.latent_size
         out = []
@@ -180,7 +188,9 @@ class FlipSketchPipeline:
         seeds = [int(s) for s in seeds]
         self.check_inputs(prompt, seeds, cfg)
         if cfg.reference_frame and sketch is None:
-            raise UserError("a sketch is required (or set sampler.reference_frame=false for plain text-to-video)")
+            raise UserError(
+                "a sketch is required (or set sampler.reference_frame=false for plain text-to-video)"
+            )
 
         unet, ctl = self.c.unet, self.controller
         n, b = cfg.num_frames, len(seeds)
@@ -194,11 +204,19 @@ class FlipSketchPipeline:
         try:
             emb = self.encode_prompt([cfg.negative_prompt, "", prompt])
             neg_emb, empty_emb, cond_emb = emb[0:1], emb[1:2], emb[2:3]
-            main_emb = torch.cat([neg_emb.expand(b, -1, -1), cond_emb.expand(b, -1, -1)]) if use_cfg else cond_emb.expand(b, -1, -1)
+            main_emb = (
+                torch.cat([neg_emb.expand(b, -1, -1), cond_emb.expand(b, -1, -1)])
+                if use_cfg
+                else cond_emb.expand(b, -1, -1)
+            )
 
             image, ref = None, None
             if cfg.reference_frame:
-                image = sketch if isinstance(sketch, Image.Image) else load_sketch(sketch, self.c.resolution, cfg.faithful.squash_aspect)
+                image = (
+                    sketch
+                    if isinstance(sketch, Image.Image)
+                    else load_sketch(sketch, self.c.resolution, cfg.faithful.squash_aspect)
+                )
                 if image.size != (self.c.resolution, self.c.resolution):
                     image = image.convert("RGB").resize((self.c.resolution,) * 2, Image.Resampling.LANCZOS)
                 z0 = self.encode_sketch(image, cfg, seeds[0])
@@ -229,8 +247,15 @@ class FlipSketchPipeline:
                 if align_on and i < cfg.tau1:
                     ctl.set_mode("off")
                     res = align_frames(
-                        unet, latents, ref, t, cond_emb.expand(b, -1, -1), empty_emb,
-                        iters=cfg.align_iters, lr=cfg.align_lr, checkpointing=cfg.align_checkpointing,
+                        unet,
+                        latents,
+                        ref,
+                        t,
+                        cond_emb.expand(b, -1, -1),
+                        empty_emb,
+                        iters=cfg.align_iters,
+                        lr=cfg.align_lr,
+                        checkpointing=cfg.align_checkpointing,
                         variable_dtype=torch.bfloat16 if cfg.faithful.align_bf16 else torch.float32,
                         drop_last_update=cfg.faithful.align_drop_last_update,
                         measure_final=measure_alignment,
@@ -241,20 +266,29 @@ class FlipSketchPipeline:
                 if ref is not None and i < ref_until:
                     copies = max(1, n - i) if cfg.reference_decay else n
                     ctl.set_mode(
-                        "save" if composing_now else "off", num_frames=copies, cond_start=0, copies=copies,
+                        "save" if composing_now else "off",
+                        num_frames=copies,
+                        cond_start=0,
+                        copies=copies,
                         ref_batch=2 if cfg.faithful.reference_cfg_pass else 1,
                     )
                     ref_video = ref.expand(-1, -1, copies, -1, -1)
                     with torch.no_grad():
                         if cfg.faithful.reference_cfg_pass:  # degenerate: both prompts empty
-                            e2 = unet(torch.cat([ref_video] * 2), t, encoder_hidden_states=torch.cat([empty_emb] * 2)).sample
+                            e2 = unet(
+                                torch.cat([ref_video] * 2),
+                                t,
+                                encoder_hidden_states=torch.cat([empty_emb] * 2),
+                            ).sample
                             eps_ref = e2[:1] + cfg.guidance_scale * (e2[1:] - e2[:1])
                         else:
                             eps_ref = unet(ref_video, t, encoder_hidden_states=empty_emb).sample
                     ref_next = sched.step(eps_ref, t, ref_video).prev_sample[:, :, :1]
                 else:
                     ref_next = ref
-                ctl.set_mode("compose" if composing_now else "off", num_frames=n, cond_start=b if use_cfg else 0)
+                ctl.set_mode(
+                    "compose" if composing_now else "off", num_frames=n, cond_start=b if use_cfg else 0
+                )
                 x = torch.cat([latents, latents]) if use_cfg else latents
                 with torch.no_grad():
                     eps = unet(x, t, encoder_hidden_states=main_emb).sample
@@ -276,4 +310,11 @@ class FlipSketchPipeline:
             composed_calls=dict(ctl.composes),
             saved_calls=dict(ctl.saves),
         )
-        return FlipSketchOutput(frames=frames, seeds=seeds, latents=latents, reference_latent=reference_latent, sketch=image, stats=stats)
+        return FlipSketchOutput(
+            frames=frames,
+            seeds=seeds,
+            latents=latents,
+            reference_latent=reference_latent,
+            sketch=image,
+            stats=stats,
+        )

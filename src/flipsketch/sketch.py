@@ -38,7 +38,13 @@ def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) 
             if factor > 1:
                 img = img.reduce(factor) if hasattr(img, "reduce") else img
             img.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning, ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        ValueError,
+    ) as exc:
         raise UserError(f"cannot read sketch {p} as an image ({type(exc).__name__})") from None
     return fit_to_square(to_rgb_on_white(img), resolution, squash)
 

@@ -79,7 +79,9 @@ def load_pipeline_folder(
     kw = dict(local_files_only=offline or isinstance(src, Path))
     try:
         tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
-        text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", torch_dtype=torch_dtype, **kw)
+        text_encoder = CLIPTextModel.from_pretrained(
+            src, subfolder="text_encoder", torch_dtype=torch_dtype, **kw
+        )
         vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=torch_dtype, **kw)
         unet = UNet3DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=torch_dtype, **kw)
         scheduler = DDIMScheduler.from_pretrained(src, subfolder="scheduler", **kw)
@@ -131,7 +133,9 @@ def load_raw_lora_pt(path: str | os.PathLike):
     """Load the authors' raw LoRA tensors (`lora/<step>_unet.pt`): pickled, so weights_only=True."""
     p = Path(path)
     if not p.is_file():
-        raise MissingWeightsError(f"raw LoRA file not found: {p} (expected e.g. checkpoint/lora/2500_unet.pt)")
+        raise MissingWeightsError(
+            f"raw LoRA file not found: {p} (expected e.g. checkpoint/lora/2500_unet.pt)"
+        )
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user

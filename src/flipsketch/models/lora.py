@@ -92,7 +92,9 @@ def _lora_settings(model: nn.Module) -> dict:
     raise UserError(f"{type(model).__name__} has no LoRA adapter to save")
 
 
-def save_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None = None, extra: dict | None = None) -> Path:
+def save_lora(
+    path: str | Path, unet: nn.Module, text_encoder: nn.Module | None = None, extra: dict | None = None
+) -> Path:
     """Save LoRA weights as `pytorch_lora_weights.safetensors` (diffusers layout). Atomic write."""
     from safetensors.torch import save_file
 
@@ -130,7 +132,9 @@ def load_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None 
     if path.is_dir():
         path = path / LORA_FILENAME
     if not path.is_file():
-        raise MissingWeightsError(f"LoRA weights not found: {path} (expected a {LORA_FILENAME} file or its folder)")
+        raise MissingWeightsError(
+            f"LoRA weights not found: {path} (expected a {LORA_FILENAME} file or its folder)"
+        )
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -195,10 +199,16 @@ def apply_raw_lora_list(unet: nn.Module, tensors, scale: float = 1.0, targets: s
     pairs = list(zip(tensors[0::2], tensors[1::2], strict=True))
     linears = [m for m in modules if isinstance(m, nn.Linear)]
     if len(pairs) != len(linears):
-        raise UserError(f"raw LoRA has {len(pairs)} pairs but target set {targets!r} has {len(linears)} layers")
+        raise UserError(
+            f"raw LoRA has {len(pairs)} pairs but target set {targets!r} has {len(linears)} layers"
+        )
     deltas = []
     for (up, down), lin in zip(pairs, linears, strict=True):
-        if up.shape[0] != lin.out_features or down.shape[1] != lin.in_features or up.shape[1] != down.shape[0]:
+        if (
+            up.shape[0] != lin.out_features
+            or down.shape[1] != lin.in_features
+            or up.shape[1] != down.shape[0]
+        ):
             raise UserError(f"raw LoRA pair shapes {tuple(up.shape)}x{tuple(down.shape)} do not fit {lin}")
         deltas.append((lin, up.float() @ down.float()))
     with torch.no_grad():

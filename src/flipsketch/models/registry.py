@@ -37,9 +37,13 @@ def _modelscope_random(seed: int = 0, resolution: int = 256, **kw) -> Components
 
 
 @register("modelscope")
-def _modelscope(path: str = "ali-vilab/text-to-video-ms-1.7b", resolution: int = 256, dtype="float32", device=None):
+def _modelscope(
+    path: str = "ali-vilab/text-to-video-ms-1.7b", resolution: int = 256, dtype="float32", device=None
+):
     """ModelScope text-to-video-ms-1.7b from a local diffusers folder or a hub id."""
-    return load_pipeline_folder(path, "modelscope", resolution, dtype, device, what="ModelScope text-to-video-ms-1.7b")
+    return load_pipeline_folder(
+        path, "modelscope", resolution, dtype, device, what="ModelScope text-to-video-ms-1.7b"
+    )
 
 
 @register("flipsketch_ckpt")
@@ -53,7 +57,9 @@ def _flipsketch_ckpt(
     device=None,
 ):
     """The authors' released merged pipeline folder, optionally plus raw LoRA tensors (`lora/*.pt`)."""
-    comps = load_pipeline_folder(path, "flipsketch_ckpt", resolution, dtype, None, what="FlipSketch checkpoint-2500")
+    comps = load_pipeline_folder(
+        path, "flipsketch_ckpt", resolution, dtype, None, what="FlipSketch checkpoint-2500"
+    )
     if raw_lora:
         n = apply_raw_lora_list(comps.unet, load_raw_lora_pt(raw_lora), raw_lora_scale, raw_lora_targets)
         comps.info["raw_lora"] = {"path": str(raw_lora), "layers": n}
