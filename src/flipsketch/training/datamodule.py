@@ -96,7 +96,7 @@ class SketchClipDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ stages
     def prepare_data(self) -> None:
-        if self.generate and not (self.root / "metadata.jsonl").is_file():
+        if self.generate and self.root is not None and not (self.root / "metadata.jsonl").is_file():
             from data_gen.build import GenConfig, generate
 
             kw = {k: v for k, v in self.generate.items() if k != "out"}
