@@ -198,3 +198,25 @@ def test_image_input_variants(tmp_path):
     (tmp_path / "bad.png").write_text("not an image")
     with pytest.raises(UserError, match="cannot read"):
         load_sketch(tmp_path / "bad.png", 64)
+
+
+def test_block_checkpointing_context_leaves_an_earlier_wrapping_in_place(tiny):
+    from flipsketch.checkpointing import (
+        block_checkpointing,
+        disable_block_checkpointing,
+        enable_block_checkpointing,
+        is_block_checkpointing,
+    )
+
+    unet = tiny.unet
+    with block_checkpointing(unet):
+        assert is_block_checkpointing(unet)
+    assert not is_block_checkpointing(unet)
+    enable_block_checkpointing(unet)
+    try:
+        with block_checkpointing(unet):
+            pass
+        assert is_block_checkpointing(unet)  # a trainer's wrapping survives sampling with alignment
+    finally:
+        disable_block_checkpointing(unet)
+    assert not is_block_checkpointing(unet)

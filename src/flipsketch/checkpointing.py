@@ -44,9 +44,14 @@ def disable_block_checkpointing(unet) -> None:
             del block.forward  # drop the instance wrapper: the class method is back
 
 
+def is_block_checkpointing(unet) -> bool:
+    return any(getattr(b, "_flipsketch_ckpt_forward", None) is not None for b in _blocks(unet))
+
+
 @contextlib.contextmanager
 def block_checkpointing(unet, enabled: bool = True):
-    if not enabled:
+    """Checkpoint the blocks inside the `with`; leaves them as found (wrapped by a trainer stays wrapped)."""
+    if not enabled or is_block_checkpointing(unet):
         yield
         return
     enable_block_checkpointing(unet)
