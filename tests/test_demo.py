@@ -7,6 +7,7 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")  # restored afterwards: the demo sets it only if unset
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
     assert main([]) == 0
     out = capsys.readouterr().out
