@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from data_gen.build import SHIPPED_SKETCHES, GenConfig, generate
 from data_gen.sources import AnimationInput
 from data_gen.svg_io import Limits
-from flipsketch.errors import UserError, report_user_errors
+from flipsketch.cli import hydra_cli
+from flipsketch.errors import UserError
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def _as_list(value) -> list:
@@ -77,23 +76,7 @@ def run(cfg: DictConfig) -> dict:
     return report
 
 
-_errors: list[UserError] = []
-
-
-@hydra.main(config_path=CONF_DIR, config_name="data_gen", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        run(cfg)
-    except UserError as exc:  # Hydra would print a trace and exit 1; hand it to main() instead
-        _errors.append(exc)
-
-
-@report_user_errors
-def main() -> None:
-    _errors.clear()
-    _hydra_main()
-    if _errors:
-        raise _errors[0]
+main = hydra_cli("data_gen", run)
 
 
 if __name__ == "__main__":

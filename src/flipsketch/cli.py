@@ -45,3 +45,35 @@ def instantiate_checked(node, **kwargs):
                 raise cause from None
             cause = cause.__cause__ or cause.__context__
         raise
+
+
+def hydra_cli(config_name: str, task, result=None, on_exit=None):
+    """A console `main()` around `@hydra.main` for `task(cfg)`: a UserError raised by the task is
+    one stderr line and exit code 2 (Hydra alone would print a trace and exit 1); `result(cfg, out)`
+    gives the value a sweeper optimises; `on_exit()` always runs (e.g. closing the W&B run)."""
+    import hydra
+
+    errors: list[UserError] = []
+
+    @hydra.main(config_path=conf_dir(), config_name=config_name, version_base="1.3")
+    def _hydra_main(cfg):
+        try:
+            out = task(cfg)
+            return result(cfg, out) if result is not None else None
+        except UserError as exc:
+            errors.append(exc)
+            return None
+        finally:
+            if on_exit is not None:
+                on_exit()
+
+    from .errors import report_user_errors
+
+    @report_user_errors
+    def main() -> None:
+        errors.clear()
+        _hydra_main()
+        if errors:
+            raise errors[0]
+
+    return main

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from .cli import CONF_DIR
-from .errors import UserError, report_user_errors
+from .cli import hydra_cli
+from .errors import UserError
 
 
 def default_out(ckpt_path: str | Path) -> Path:
@@ -72,23 +71,7 @@ def export(cfg: DictConfig) -> dict:
     return result
 
 
-_errors: list[UserError] = []
-
-
-@hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        export(cfg)
-    except UserError as exc:
-        _errors.append(exc)
-
-
-@report_user_errors
-def main() -> None:
-    _errors.clear()
-    _hydra_main()
-    if _errors:
-        raise _errors[0]
+main = hydra_cli("export", export)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from .cli import CONF_DIR
-from .errors import UserError, report_user_errors
+from .cli import hydra_cli
+from .errors import UserError
 
 
 def train(cfg: DictConfig) -> dict:
@@ -53,28 +52,12 @@ def finish_wandb() -> None:
         wandb.finish()
 
 
-_errors: list[UserError] = []
+def _optimized_metric(cfg: DictConfig, metrics: dict) -> float | None:
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    return None if value is None else float(value)
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float | None:
-    try:
-        metrics = train(cfg)
-        value = metrics.get(cfg.get("optimized_metric") or "")
-        return None if value is None else float(value)
-    except UserError as exc:  # Hydra would print a trace and exit 1: main() reports one line, exit 2
-        _errors.append(exc)
-        return None
-    finally:
-        finish_wandb()
-
-
-@report_user_errors
-def main() -> None:
-    _errors.clear()
-    _hydra_main()
-    if _errors:
-        raise _errors[0]
+main = hydra_cli("train", train, result=_optimized_metric, on_exit=finish_wandb)
 
 
 if __name__ == "__main__":
