@@ -17,7 +17,6 @@ from flipsketch.cli import hydra_cli
 from flipsketch.errors import UserError
 
 
-
 def _as_list(value) -> list:
     if value is None:
         return []
