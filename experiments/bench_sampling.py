@@ -119,6 +119,7 @@ def main() -> None:
                 best = min(best, time.perf_counter() - t0)
             peak = max(peak, mem.peak)
         rows.append((name, best, peak, out.stats.get("align_final_loss"), out.stats["unet_calls"]["total"]))
+        print(f"  measured {name}: {best:.2f} s", flush=True)
     plain = rows[0][1]
     print(
         f"model={args.model} device={args.device} steps={args.steps} frames={args.frames} "
