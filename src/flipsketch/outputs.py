@@ -12,39 +12,20 @@ import numpy as np
 from PIL import Image
 
 
-def otsu_threshold(gray: np.ndarray) -> float:
-    """Otsu's threshold of a uint8 image (the level that maximises between-class variance)."""
-    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
-    if total == 0:
-        return 127.5
-    levels = np.arange(256, dtype=np.float64)
-    w0 = np.cumsum(hist)
-    w1 = total - w0
-    m0 = np.cumsum(hist * levels)
-    mean_total = m0[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu0 = m0 / w0
-        mu1 = (mean_total - m0) / w1
-        between = w0 * w1 * (mu0 - mu1) ** 2
-    between = np.nan_to_num(between, nan=-1.0)
-    if between.max() <= 0:  # a flat image: keep it as it is
-        return float(gray.min()) - 0.5
-    return float(np.argmax(between)) + 0.5
-
-
 def binarize(frames: np.ndarray, upscale: int = 1) -> np.ndarray:
     """Grayscale + Otsu per frame -> pure black strokes on white. frames (F, H, W[, 3]) uint8.
 
     `upscale` > 1 thresholds at a higher resolution first (the official code uses 1024 px) and
     returns that size."""
+    from .metrics.stroke_metrics import otsu_threshold  # the one Otsu: dark class is g < t
+
     out = []
     for fr in frames:
         img = Image.fromarray(fr).convert("L")
         if upscale > 1:
             img = img.resize((img.width * upscale, img.height * upscale), Image.Resampling.BICUBIC)
         g = np.asarray(img)
-        out.append(np.where(g > otsu_threshold(g), 255, 0).astype(np.uint8))
+        out.append(np.where(g >= otsu_threshold(g), 255, 0).astype(np.uint8))
     return np.stack(out)
 
 
