@@ -8,6 +8,9 @@ export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PYTEST_ARGS ?=
+TINY_WORLD_RUN ?= runs/tiny_world
+TINY_WORLD_STEPS ?= 1500
+TINY_WORLD_MINUTES ?= 1e9
 
 .DEFAULT_GOAL := help
 
@@ -37,6 +40,15 @@ eval-tiny: $(STAMP) ## Table-1 layout on the tiny model (CPU, seconds)
 data: $(STAMP) ## Build the training clips from the shipped sketches into data/clips
 	$(BIN)/python -m data_gen out=data/clips
 
+tiny-world: $(STAMP) ## Retrain model=tiny_pretrained from scratch: VAE, base UNet3D + text encoder, sketch LoRA (resumable)
+	$(BIN)/python -m flipsketch.tiny_world.train --stage vae --run $(TINY_WORLD_RUN) --steps 600
+	$(BIN)/python -m flipsketch.tiny_world.train --stage base --run $(TINY_WORLD_RUN) --steps $(TINY_WORLD_STEPS) --minutes $(TINY_WORLD_MINUTES)
+	$(BIN)/python -m flipsketch.tiny_world.train --stage export --run $(TINY_WORLD_RUN)
+	$(BIN)/python -m flipsketch.tiny_world.train --stage lora --run $(TINY_WORLD_RUN)
+
+evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? Held-out sketches, 3 seeds, printed table
+	$(BIN)/python experiments/tiny_world_evidence.py
+
 bench: $(STAMP) ## Sampling cost of FlipSketch vs plain text-to-video on the tiny model
 	$(BIN)/python experiments/bench_sampling.py --threads 1
 
@@ -56,4 +68,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install test test-all demo eval-tiny data bench lint format lock clean
+.PHONY: help install test test-all demo eval-tiny data tiny-world evidence bench lint format lock clean

@@ -47,6 +47,7 @@ def config_from(cfg: DictConfig) -> GenConfig:
             if sketches is None
             else tuple(Path(str(p)) for p in _as_list(sketches)),
             animations=tuple(_animation(a) for a in _as_list(raw.get("animations"))),
+            exclude=tuple(str(x) for x in _as_list(raw.get("exclude"))),
             clips_per_sketch=int(raw["clips_per_sketch"]),
             motion=str(raw["motion"]),
             seed=int(raw["seed"]),

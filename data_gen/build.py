@@ -39,6 +39,7 @@ class GenConfig:
     out: Path
     sketches: tuple[Path, ...] = (SHIPPED_SKETCHES,)
     animations: tuple[AnimationInput, ...] = ()
+    exclude: tuple[str, ...] = ()  # sketch file stems to leave out (e.g. held out for evaluation)
     clips_per_sketch: int = 4
     motion: str = "auto"
     seed: int = 0
@@ -219,7 +220,7 @@ def plan(cfg: GenConfig, out: Path) -> tuple[list[Task], list[dict]]:
     sources, skipped = [], []
     for folder in cfg.sketches:
         s, k = static_sources(folder)
-        sources += s
+        sources += [src for src in s if src.path.stem not in set(cfg.exclude)]
         skipped += k
     for item in cfg.animations:
         s, k = animation_sources(item)

@@ -43,11 +43,13 @@ def _looks_like_hub_id(path: str) -> bool:
     return not os.path.isabs(path) and path.count("/") == 1 and not path.startswith(".")
 
 
-def check_pipeline_folder(path: str | os.PathLike, what: str) -> Path | str:
+def check_pipeline_folder(
+    path: str | os.PathLike, what: str, subfolders: tuple[str, ...] = SUBFOLDERS
+) -> Path | str:
     """Return the local folder (or hub id) to load from, or raise one clear line."""
     p = Path(os.path.expanduser(str(path)))
     if p.is_dir():
-        missing = [s for s in SUBFOLDERS if not (p / s).is_dir()]
+        missing = [s for s in subfolders if not (p / s).is_dir()]
         if missing:
             raise MissingWeightsError(
                 f"{what}: folder {p} lacks {', '.join(s + '/' for s in missing)}; expected {LAYOUT}"
@@ -67,18 +69,29 @@ def load_pipeline_folder(
     dtype: str | torch.dtype | None = "float32",
     device: str | None = None,
     what: str | None = None,
+    bundled_tokenizer: bool = False,
 ) -> Components:
-    """Load tokenizer, text encoder, VAE, UNet3D and DDIM scheduler from a diffusers folder."""
+    """Load tokenizer, text encoder, VAE, UNet3D and DDIM scheduler from a diffusers folder.
+
+    `bundled_tokenizer`: build the CLIP BPE tokenizer from open_clip's bundled vocabulary instead of
+    reading `tokenizer/` (the project's own small models ship without one).
+    """
     from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
+    from .tokenizer import build_clip_tokenizer
+
     what = what or f"model '{name}'"
-    src = check_pipeline_folder(path, what)
+    needed = tuple(s for s in SUBFOLDERS if not (bundled_tokenizer and s == "tokenizer"))
+    src = check_pipeline_folder(path, what, needed)
     torch_dtype = resolve_dtype(dtype)
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     kw = dict(local_files_only=offline or isinstance(src, Path))
     try:
-        tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
+        if bundled_tokenizer:
+            tokenizer = build_clip_tokenizer()
+        else:
+            tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
         text_encoder = CLIPTextModel.from_pretrained(
             src, subfolder="text_encoder", torch_dtype=torch_dtype, **kw
         )
@@ -105,8 +118,11 @@ def load_pipeline_folder(
     return comps
 
 
-def save_pipeline_folder(comps: Components, path: str | os.PathLike) -> Path:
-    """Write components in the diffusers layout that `load_pipeline_folder` reads (safetensors)."""
+def save_pipeline_folder(comps: Components, path: str | os.PathLike, tokenizer: bool = True) -> Path:
+    """Write components in the diffusers layout that `load_pipeline_folder` reads (safetensors).
+
+    `tokenizer=False` leaves `tokenizer/` out (load with `bundled_tokenizer=True`).
+    """
     import json
 
     out = Path(path)
@@ -114,7 +130,8 @@ def save_pipeline_folder(comps: Components, path: str | os.PathLike) -> Path:
     comps.unet.save_pretrained(out / "unet", safe_serialization=True)
     comps.vae.save_pretrained(out / "vae", safe_serialization=True)
     comps.text_encoder.save_pretrained(out / "text_encoder", safe_serialization=True)
-    comps.tokenizer.save_pretrained(out / "tokenizer")
+    if tokenizer:
+        comps.tokenizer.save_pretrained(out / "tokenizer")
     comps.scheduler.save_pretrained(out / "scheduler")
     index = {
         "_class_name": "TextToVideoSDPipeline",

@@ -6,8 +6,9 @@ Each entry is a builder returning `Components`; `conf/model/<name>.yaml` calls `
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from ..errors import UserError
+from ..errors import MissingWeightsError, UserError
 from .components import Components
 from .loaders import load_pipeline_folder, load_raw_lora_pt
 from .lora import apply_raw_lora_list
@@ -28,6 +29,43 @@ def register(name: str):
 def _tiny(seed: int = 0, resolution: int = 64, **kw) -> Components:
     """Tiny random components of the ModelScope classes (seconds to build, for tests and the demo)."""
     return build_tiny(seed=seed, resolution=resolution, **kw)
+
+
+TINY_PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "assets" / "tiny_pretrained"
+
+
+@register("tiny_pretrained")
+def _tiny_pretrained(
+    path: str | None = None, sketch_lora: bool = True, resolution: int = 64, device=None
+) -> Components:
+    """The project's own small text-to-video model, trained from scratch (`make tiny-world`).
+
+    Base: VAE + text encoder + UNet3D pretrained on moving shapes. `sketch_lora` fuses the shipped
+    sketch LoRA (`lora/pytorch_lora_weights.safetensors`, trained on the shipped sketches) into it.
+    """
+    from ..training.checkpoint import merge_lora_into
+    from .lora import LORA_FILENAME, load_lora
+
+    folder = Path(path) if path else TINY_PRETRAINED_DIR
+    if not (folder / "unet").is_dir():
+        raise MissingWeightsError(
+            f"tiny_pretrained: no weights at {folder}; build them with `make tiny-world` or set model.path"
+        )
+    comps = load_pipeline_folder(
+        folder, "tiny_pretrained", resolution, "float32", None, what="tiny_pretrained", bundled_tokenizer=True
+    )
+    if sketch_lora:
+        lora_file = folder / "lora" / LORA_FILENAME
+        if not lora_file.is_file():
+            raise MissingWeightsError(
+                f"tiny_pretrained: no sketch LoRA at {lora_file}; run `make tiny-world` or pass model.sketch_lora=false"
+            )
+        load_lora(lora_file, comps.unet)
+        merge_lora_into(comps.unet)  # a plain UNet3D again: further LoRAs train or load on top
+        comps.info["sketch_lora"] = str(lora_file)
+    if device:
+        comps.to(device)
+    return comps.eval_frozen()
 
 
 @register("modelscope_random")

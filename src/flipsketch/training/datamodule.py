@@ -102,6 +102,8 @@ class SketchClipDataModule(pl.LightningDataModule):
             kw = {k: v for k, v in self.generate.items() if k != "out"}
             if "sketches" in kw:
                 kw["sketches"] = tuple(Path(str(p)) for p in kw["sketches"])
+            if "exclude" in kw:
+                kw["exclude"] = tuple(str(x) for x in kw["exclude"] or ())
             generate(GenConfig(out=self.root, progress=False, **kw))
 
     def setup(self, stage: str | None = None) -> None:

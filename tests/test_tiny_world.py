@@ -1,0 +1,225 @@
+"""The tiny world: procedural base data, the resumable training stages, export, loading, shipped weights."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from flipsketch.tiny_world import HELDOUT_SKETCHES
+from flipsketch.tiny_world import shapes
+from flipsketch.tiny_world import train as tw
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------- base-domain data
+def test_render_clip_is_deterministic_bounded_and_captioned():
+    a, cap_a = shapes.render_clip(11)
+    b, cap_b = shapes.render_clip(11)
+    c, _ = shapes.render_clip(12)
+    assert torch.equal(a, b) and cap_a == cap_b
+    assert not torch.equal(a, c)
+    assert a.shape == (8, 64, 64) and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    assert float(a.max() - a.min()) > 0.2, "a clip has ink on its paper"
+    assert cap_a.startswith(("a ", "an ")) and any(p in cap_a for v in shapes.MOTIONS.values() for p in v)
+
+
+@pytest.mark.parametrize("verb", shapes.VERBS)
+def test_every_motion_moves_and_loops_start_at_rest(verb):
+    g = torch.Generator().manual_seed(0)
+    m = shapes._motion(verb, 8, 64, 12.0, g)
+    varying = [k for k, v in m.items() if float(v.max() - v.min()) > 1e-3]
+    assert varying, f"{verb} does not move"
+    if verb not in ("grow", "shrink"):  # the looping/travelling ones start at the rest pose
+        assert all(abs(float(m[k][0])) < 1e-6 for k in ("tx", "ty", "ang", "shear"))
+        assert abs(float(m["sx"][0]) - 1) < 1e-6 and abs(float(m["sy"][0]) - 1) < 1e-6
+    clip, caption = shapes.render_clip(5, verb=verb)
+    assert any(p in caption for p in shapes.MOTIONS[verb])
+
+
+def test_render_batch_is_vae_ready():
+    x, caps = shapes.render_batch([1, 2, 3], shapes.WorldConfig(32, 4))
+    assert x.shape == (3, 4, 3, 32, 32) and len(caps) == 3
+    assert float(x.min()) >= -1 and float(x.max()) <= 1
+    assert torch.equal(x[:, :, 0], x[:, :, 2]), "grey drawings repeated to RGB"
+
+
+def test_clips_use_the_whole_domain():
+    caps = [shapes.render_clip(s)[1] for s in range(120)]
+    assert {w for c in caps for w in ("striped", "checkered", "dotted", "outlined", "grey", "black") if w in c} == {
+        "striped",
+        "checkered",
+        "dotted",
+        "outlined",
+        "grey",
+        "black",
+    }
+    assert sum("scribble" in c for c in caps) > 0
+
+
+# ---------------------------------------------------------------------------- stages
+def _run(*args: str) -> None:
+    assert tw.main([*args, "--threads", "1"]) == 0
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, Path]:
+    """Every stage, a few steps each, on a temporary run folder; exported to `out`."""
+    run = tmp_path_factory.mktemp("tw") / "run"
+    out = run.parent / "model"
+    _run("--stage", "vae", "--run", str(run), "--steps", "2", "--batch", "2", "--save-every", "1")
+    _run("--stage", "vae", "--run", str(run), "--steps", "3", "--batch", "2")
+    _run("--stage", "base", "--run", str(run), "--steps", "2", "--batch", "1")
+    _run("--stage", "decoder", "--run", str(run), "--steps", "1", "--batch", "2")
+    _run("--stage", "export", "--run", str(run), "--out", str(out))
+    return run, out
+
+
+def test_stages_resume_and_record_progress(trained_run):
+    run, _ = trained_run
+    vae = json.loads((run / "vae" / "progress.json").read_text())
+    assert vae["step"] == 3 and vae["seconds"] > 0 and vae["scaling_factor"] > 0
+    steps = [json.loads(x)["step"] for x in (run / "vae" / "log.jsonl").read_text().splitlines()] if (
+        run / "vae" / "log.jsonl"
+    ).exists() else []
+    assert steps == sorted(steps)
+    assert json.loads((run / "base" / "progress.json").read_text())["step"] == 2
+    # optimizer state is a plain tensor dict: loadable with weights_only=True
+    torch.load(run / "base" / "optim.pt", weights_only=True)
+
+
+def test_decoder_stage_keeps_the_encoder(trained_run):
+    run, _ = trained_run
+    before = tw.load_trained_vae(run / "vae")
+    after = tw.load_trained_vae(run / "vae", run / "decoder")
+    for (n, p), (_, q) in zip(before.named_parameters(), after.named_parameters(), strict=True):
+        if n.startswith(("encoder.", "quant_conv.")):
+            assert torch.equal(p, q), n
+    assert any(
+        not torch.equal(p, q) for (n, p), (_, q) in zip(before.named_parameters(), after.named_parameters(), strict=True)
+        if n.startswith("decoder.")
+    )
+
+
+def test_export_is_a_loadable_diffusers_folder(trained_run):
+    from safetensors.torch import load_file
+
+    from flipsketch.models import build_model
+
+    run, out = trained_run
+    assert {p.name for p in out.iterdir()} >= {"model_index.json", "unet", "vae", "text_encoder", "scheduler", "MODEL_CARD.md"}
+    assert not (out / "tokenizer").exists(), "the tokenizer is rebuilt offline, not shipped"
+    assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))
+    comps = build_model("tiny_pretrained", path=str(out), sketch_lora=False)
+    assert type(comps.unet).__name__ == "UNet3DConditionModel" and type(comps.vae).__name__ == "AutoencoderKL"
+    assert comps.latent_size == 16 and comps.resolution == 64
+    state = load_file(str(run / "base" / "state.safetensors"))
+    ema = state["ema_unet.conv_in.weight"]
+    assert torch.equal(comps.unet.conv_in.weight, ema), "the EMA weights are what ships"
+    sf = json.loads((run / "vae" / "progress.json").read_text())["scaling_factor"]
+    assert comps.scaling_factor == pytest.approx(sf)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "2 steps" in card and "UNet3DConditionModel" in card and "make tiny-world" in card
+
+
+def test_missing_sketch_lora_and_weights_are_one_line_errors(trained_run, tmp_path):
+    from flipsketch.errors import MissingWeightsError
+    from flipsketch.models import build_model
+
+    _, out = trained_run
+    with pytest.raises(MissingWeightsError, match="sketch LoRA"):
+        build_model("tiny_pretrained", path=str(out), sketch_lora=True)
+    with pytest.raises(MissingWeightsError, match="make tiny-world") as e:
+        build_model("tiny_pretrained", path=str(tmp_path / "nowhere"))
+    assert "\n" not in str(e.value)
+
+
+def test_lora_stage_fuses_into_a_plain_unet(trained_run, tmp_path):
+    import shutil
+
+    from flipsketch.models import build_model
+
+    run, out = trained_run
+    out2 = tmp_path / "model"
+    shutil.copytree(out, out2)
+    _run(
+        "--stage", "lora", "--run", str(run), "--out", str(out2), "--steps", "2",
+        "data.generate.clips_per_sketch=1", "data.generate.frames=8", "data.batch_size=1",
+        "callbacks.sample_videos.num_samples=0", "trainer.val_check_interval=1000",
+    )  # fmt: skip
+    assert (out2 / "lora" / "pytorch_lora_weights.safetensors").is_file()
+    base = build_model("tiny_pretrained", path=str(out2), sketch_lora=False)
+    fused = build_model("tiny_pretrained", path=str(out2), sketch_lora=True)
+    assert not any("lora_" in n for n, _ in fused.unet.named_parameters()), "fused: a plain UNet again"
+    diff = [n for n, p in fused.unet.named_parameters() if not torch.equal(p, dict(base.unet.named_parameters())[n])]
+    assert diff and all(".attn" in n or "to_" in n for n in diff)
+    assert "not trained yet" not in (out2 / "MODEL_CARD.md").read_text().split("| lora |")[1].split("\n")[0]
+    # the dataset left the held-out sketches out
+    meta = [json.loads(x) for x in (run / "lora" / "dataset" / "metadata.jsonl").read_text().splitlines()]
+    assert meta and not any(any(h == Path(m.get("source", "")).stem for h in HELDOUT_SKETCHES) for m in meta)
+
+
+def test_heldout_lists_agree_with_the_configs():
+    import yaml
+
+    lora = yaml.safe_load((REPO / "conf/experiment/tiny_world_lora.yaml").read_text())
+    evid = yaml.safe_load((REPO / "conf/experiment/tiny_world_evidence.yaml").read_text())
+    assert tuple(lora["data"]["generate"]["exclude"]) == HELDOUT_SKETCHES
+    assert tuple(evid["benchmark"]["only"]) == HELDOUT_SKETCHES
+    assert len(HELDOUT_SKETCHES) >= 8
+
+
+def test_train_cli_help():
+    r = subprocess.run([sys.executable, "-m", "flipsketch.tiny_world.train", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--stage" in r.stdout and "resumable" in r.stdout
+
+
+# ---------------------------------------------------------------------------- shipped weights
+SHIPPED = REPO / "src" / "flipsketch" / "assets" / "tiny_pretrained"
+
+
+def test_shipped_weights_are_small_safetensors_with_a_card():
+    files = list(SHIPPED.rglob("*"))
+    weights = [f for f in files if f.is_file() and f.suffix not in (".json", ".md", ".txt")]
+    assert weights and all(f.suffix == ".safetensors" for f in weights), weights
+    assert sum(f.stat().st_size for f in weights) <= 25e6
+    card = (SHIPPED / "MODEL_CARD.md").read_text()
+    for needed in ("## Data", "## Training", "make tiny-world", "min wall time", "lora"):
+        assert needed in card
+    assert (SHIPPED / "lora" / "pytorch_lora_weights.safetensors").is_file()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from flipsketch.models import build_model
+
+    return build_model("tiny_pretrained")
+
+
+def test_shipped_model_animates_a_sketch(shipped, tmp_path):
+    """A 10-frame 64x64 FlipSketch animation from the shipped model: strokes, frame 0 = the sketch."""
+    import cairosvg
+
+    from flipsketch.config import SamplerConfig
+    from flipsketch.metrics.stroke_metrics import stroke_iou, stroke_mask
+    from flipsketch.outputs import binarize
+    from flipsketch.pipeline import FlipSketchPipeline
+    from flipsketch.sketch import load_sketch
+
+    png = tmp_path / "balloon.png"  # a held-out sketch: the sketch LoRA never saw it
+    cairosvg.svg2png(url=str(REPO / "data_gen/sketches/balloon.svg"), write_to=str(png), output_width=256, output_height=256)
+    sketch = load_sketch(png, 64)
+    torch.set_num_threads(2)
+    cfg = SamplerConfig(align_iters=3, align_lr=3.3e-3)  # sampler=fast: the paper's schedule, cheaper alignment
+    res = FlipSketchPipeline(shipped, cfg)(sketch, "a balloon floating up in the air", seeds=[0])
+    frames = binarize(np.asarray(res.frames[0]))
+    assert frames.shape == (10, 64, 64)
+    masks = stroke_mask(frames)
+    assert all(m.any() and m.mean() < 0.5 for m in masks), "every frame has strokes on white paper"
+    assert stroke_iou(stroke_mask(np.asarray(sketch.convert("L"))), masks[0]) >= 0.6
