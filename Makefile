@@ -41,10 +41,11 @@ data: $(STAMP) ## Build the training clips from the shipped sketches into data/c
 	$(BIN)/python -m data_gen out=data/clips
 
 tiny-world: $(STAMP) ## Retrain model=tiny_pretrained from scratch: VAE, base UNet3D + text encoder, sketch LoRA (resumable)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage vae --run $(TINY_WORLD_RUN) --steps 600
+	$(BIN)/python -m flipsketch.tiny_world.train --stage vae --run $(TINY_WORLD_RUN) --steps 550
+	$(BIN)/python -m flipsketch.tiny_world.train --stage decoder --run $(TINY_WORLD_RUN) --steps 300
 	$(BIN)/python -m flipsketch.tiny_world.train --stage base --run $(TINY_WORLD_RUN) --steps $(TINY_WORLD_STEPS) --minutes $(TINY_WORLD_MINUTES)
 	$(BIN)/python -m flipsketch.tiny_world.train --stage export --run $(TINY_WORLD_RUN)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage lora --run $(TINY_WORLD_RUN)
+	$(BIN)/python -m flipsketch.tiny_world.train --stage lora --run $(TINY_WORLD_RUN) --steps 150
 
 evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? Held-out sketches, 3 seeds, printed table
 	$(BIN)/python experiments/tiny_world_evidence.py

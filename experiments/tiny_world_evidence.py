@@ -1,7 +1,8 @@
 """Does FlipSketch visibly work on the project's own model? Evidence on held-out sketches.
 
     python experiments/tiny_world_evidence.py                    # `make evidence`
-    python experiments/tiny_world_evidence.py --seeds 0 --sampler fast   # quicker look
+    python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full no_composition lambda0 lambda1
+                                                                 # the budget run behind the README numbers
 
 Runs `flipsketch-eval experiment=tiny_world_evidence` (model=tiny_pretrained, the 8 shipped sketches
 the sketch LoRA never saw, 3 seeds; resumable: a rerun reuses finished videos) and checks four claims:
@@ -71,7 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sampler", default="flipsketch", help="sampler preset: flipsketch (paper) | fast")
     p.add_argument("--out", default="logs/tiny_world_evidence", help="run folder (videos are reused on rerun)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    p.add_argument("--jobs", type=int, default=1, help="sample in N processes (1 thread each), sketches split among them")
+    p.add_argument(
+        "--steps", type=int, default=25, help="DDIM steps; tau1/tau2 scale with them (paper: 25, tau1 10, tau2 15)"
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["full", "no_composition", "lambda0", "lambda025", "lambda075", "lambda1"],
+        help="rows to sample: full and no_composition are needed, plus at least one lambda* for the sweep",
+    )
+    p.add_argument("--only", default=None, help=argparse.SUPPRESS)  # worker: sample these sketches, no report
     p.add_argument("overrides", nargs="*", help="extra flipsketch-eval overrides, e.g. model.path=DIR")
     a = p.parse_args(argv)
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -84,13 +96,33 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [
         "experiment=tiny_world_evidence",
         f"sampler={a.sampler}",
+        f"methods=[{','.join(a.methods)}]",
+        f"sampler.num_inference_steps={a.steps}",
+        f"sampler.tau1={round(10 * a.steps / 25)}",
+        f"sampler.tau2={round(15 * a.steps / 25)}",
         f"seeds=[{','.join(str(s) for s in a.seeds)}]",
         f"torch_threads={a.threads}",
         f"paths.log_dir={out}",
         f"paths.output_dir={out}",
         *a.overrides,
     ]
-    res = run_eval(overrides)
+    if a.only is not None:  # a worker of --jobs: its share of the sketches, then exit
+        run_eval([*overrides, f"benchmark.only=[{a.only}]", "torch_threads=1"])
+        return 0
+    if missing := {"full", "no_composition"} - set(a.methods):
+        raise SystemExit(f"error: --methods needs {', '.join(sorted(missing))}")
+    if a.jobs > 1:
+        import subprocess
+
+        from flipsketch.tiny_world import HELDOUT_SKETCHES
+
+        share = [HELDOUT_SKETCHES[i :: a.jobs] for i in range(a.jobs)]
+        cmd = [sys.executable, __file__, "--seeds", *map(str, a.seeds), "--sampler", a.sampler, "--out", str(out)]
+        cmd += ["--steps", str(a.steps), "--methods", *a.methods]
+        procs = [subprocess.Popen([*cmd, "--only", ",".join(sh), *a.overrides]) for sh in share if sh]
+        if any(p.wait() != 0 for p in procs):
+            raise SystemExit("error: a sampling worker failed (see above); rerun to resume")
+    res = run_eval(overrides)  # reuses every finished video
     rows = res["rows"]
     from flipsketch.cli import compose_config
 

@@ -9,6 +9,7 @@ from PIL import Image
 from flipsketch.animate import main
 
 FAST = [
+    "model=tiny",
     "sampler.num_frames=4",
     "sampler.num_inference_steps=3",
     "sampler.tau1=1",

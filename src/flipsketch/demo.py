@@ -1,24 +1,66 @@
-"""`make demo`: the whole main job end to end on the embedded tiny model, on a CPU.
+"""`make demo`: the whole main job end to end on the project's own small model, on a CPU.
 
-  1. data     : the project's own 25 SVG sketches animated and rasterised into captioned clips
-  2. training : a short rank-4 LoRA run (Lightning) on those clips, exported as safetensors
-  3. sampling : FlipSketch and its ablations (no alignment, no composition, C^S / C^T only, lambda 0/1)
-                and plain text-to-video, with the trained LoRA, on two shipped sketches, two seeds each
-  4. report   : CLIP S2V / T2V (a tiny random CLIP: no download) and stroke metrics as a table,
-                written with the GIFs under logs/demo/<time>/
+  1. data     : the project's own SVG sketches animated and rasterised into captioned clips (data_gen),
+                the held-out evaluation sketches left out
+  2. training : a short rank-4 LoRA run (Lightning) on those clips, on top of model=tiny_pretrained
+                (VAE + text encoder + UNet3D trained here from scratch on moving shapes, then adapted
+                to sketches), exported as safetensors
+  3. sampling : FlipSketch and its ablations (no alignment, no composition, lambda 0/1) and plain
+                text-to-video, with that LoRA, on held-out sketches the model never saw
+  4. report   : stroke metrics (Chamfer to the sketch, motion, frame-0 IoU) and CLIP S2V / T2V (a tiny
+                random CLIP: no download, so those two columns mean nothing) as a table, written with
+                the GIFs under logs/demo/<time>/
 
-The tiny model has random base weights, so the pictures are noise: the demo shows that every stage
-runs and connects, not what the method achieves (that needs real weights; see the README).
+    python -m flipsketch.demo                    # the default above, a few minutes on 2 cores
+    python -m flipsketch.demo --model tiny       # random tiny model: seconds, shows only that stages connect
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from .errors import report_user_errors
+
+# What each model's demo runs: training overrides, eval overrides, and the sketches sampled.
+PROFILES = {
+    "tiny_pretrained": {
+        "train": [
+            "experiment=tiny_world_lora",
+            "model.sketch_lora=true",  # continue from the shipped sketch LoRA (fused)
+            "trainer.max_steps=12",
+            "trainer.val_check_interval=6",
+            "module.optimizer.lr=2.0e-4",
+            "module.lr_scheduler.warmup_steps=2",
+            "data.batch_size=2",
+            "callbacks.sample_videos.num_samples=0",
+            "callbacks.model_checkpoint.every_n_train_steps=6",
+        ],
+        "eval": [
+            "experiment=tiny_world_evidence",
+            "methods=[full,no_align,no_composition,lambda0,lambda1,t2v_plain]",
+            "benchmark.only=[balloon,fish]",
+            "seeds=[0]",
+            "sampler=fast",
+        ],
+        "threads": 2,
+    },
+    "tiny": {
+        "train": [
+            "experiment=tiny_smoke",
+            "trainer.max_steps=16",
+            "trainer.val_check_interval=8",
+        ],
+        "eval": [
+            "experiment=tiny_ablation",
+            "methods=[full,no_align,no_composition,cs_only,ct_only,lambda0,lambda1,t2v_plain]",
+        ],
+        "threads": 1,  # tiny ops gain nothing from threads and stall on busy cores
+    },
+}
 
 
 def _stage(n: int, text: str) -> float:
@@ -28,23 +70,37 @@ def _stage(n: int, text: str) -> float:
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
-        return 0
+    p = argparse.ArgumentParser(
+        prog="python -m flipsketch.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--model", choices=sorted(PROFILES), default="tiny_pretrained", help="default: tiny_pretrained")
+    p.add_argument("--out", default="logs/demo", help="parent folder of the run folder (default logs/demo)")
+    a = p.parse_args(sys.argv[1:] if argv is None else list(argv))
     import os
 
     import torch
 
+    prof = PROFILES[a.model]
+    if a.model == "tiny_pretrained":  # fail in one line before any work when the weights are absent
+        from .models.registry import TINY_PRETRAINED_DIR
+        from .errors import MissingWeightsError
+
+        if not (TINY_PRETRAINED_DIR / "lora").is_dir():
+            raise MissingWeightsError(
+                f"tiny_pretrained: no weights at {TINY_PRETRAINED_DIR}; build them with `make tiny-world` "
+                "or run `python -m flipsketch.demo --model tiny`"
+            )
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
-    torch.set_num_threads(1)  # tiny ops gain nothing from threads and stall on busy cores
-    root = Path("logs") / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    torch.set_num_threads(prof["threads"])
+    root = Path(a.out) / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     root.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
 
     t = _stage(1, "data: shipped SVG sketches -> animated raster clips (data_gen)")
     from data_gen.build import GenConfig, generate
+
+    from .tiny_world import HELDOUT_SKETCHES
 
     data = root / "data"
     report = generate(
@@ -57,23 +113,18 @@ def main(argv: list[str] | None = None) -> int:
             val_fraction=0.2,
             workers=1,
             progress=False,
+            exclude=list(HELDOUT_SKETCHES),
         )
     )
     clips = report.get("clips", report) if isinstance(report, dict) else report
     print(f"      {data}  ({time.perf_counter() - t:.1f} s)")
 
-    t = _stage(2, "training: rank-4 LoRA on the tiny UNet3D (Lightning)")
+    t = _stage(2, f"training: rank-4 LoRA on model={a.model} (Lightning)")
     from .train import finish_wandb, train
     from .training.smoke import compose_train
 
     cfg = compose_train(
-        [
-            "experiment=tiny_smoke",
-            "logger=csv",
-            f"data.root={data.resolve()}",
-            "trainer.max_steps=16",
-            "trainer.val_check_interval=8",
-        ],
+        [*prof["train"], "logger=csv", f"data.root={data.resolve()}"],
         out_dir=(root / "train").resolve(),
     )
     try:
@@ -88,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
 
     res = run_eval(
         [
-            "experiment=tiny_ablation",
-            "methods=[full,no_align,no_composition,cs_only,ct_only,lambda0,lambda1,t2v_plain]",
+            *prof["eval"],
             f"model.lora={Path(lora).resolve()}",
+            f"torch_threads={prof['threads']}",
             f"paths.log_dir={root.resolve()}",
             f"paths.output_dir={(root / 'eval').resolve()}",
             "logger=wandb",

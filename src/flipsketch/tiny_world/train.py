@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..errors import report_user_errors
 from .shapes import VERBS, WorldConfig, render_batch
 
 RESOLUTION = 64
@@ -184,6 +185,13 @@ def train_vae(
     return {"step": step}
 
 
+def _require(path: Path, stage: str) -> None:
+    from ..errors import UserError
+
+    if not path.exists():
+        raise UserError(f"{path} not found: run `--stage {stage}` first (same --run)")
+
+
 def load_trained_vae(run: Path, decoder_run: Path | None = None):
     """The EMA VAE of a finished `vae` stage, with its scaling factor set from the latents' spread.
 
@@ -191,6 +199,7 @@ def load_trained_vae(run: Path, decoder_run: Path | None = None):
     """
     from safetensors.torch import load_file
 
+    _require(run / "state.safetensors", "vae")
     vae = build_vae()
     src = decoder_run if decoder_run is not None and (decoder_run / "state.safetensors").exists() else run
     tensors = load_file(str(src / "state.safetensors"))
@@ -306,6 +315,7 @@ def export_base(run: Path, out: Path) -> Path:
     from ..models.tokenizer import build_clip_tokenizer
 
     vae = load_trained_vae(run / "vae", run / "decoder")
+    _require(run / "base" / "state.safetensors", "base")
     text, unet = build_base()
     tensors = load_file(str(run / "base" / "state.safetensors"))
     text.load_state_dict({n[len("ema_text.") :]: t for n, t in tensors.items() if n.startswith("ema_text.")})
@@ -337,6 +347,7 @@ def train_lora(run: Path, out: Path, steps: int, overrides: list[str]) -> Path:
     from ..train import finish_wandb, train
     from ..training.smoke import compose_train
 
+    _require(out / "unet", "export")
     lora_run = run / "lora"
     shutil.rmtree(lora_run, ignore_errors=True)
     t0 = time.time()
@@ -408,14 +419,16 @@ spread), spatial self-attention at 16x16 and 8x8, text hidden size {TEXT_HIDDEN}
 ## Training
 | stage | what | steps and wall time (2 cores) |
 |---|---|---|
-| vae | AutoencoderKL, L1 + L2 (strokes weighted x5) + 1e-4 KL, AdamW 1e-3, batch 24 frames, EMA | {stage("vae")} |
-| decoder | the VAE decoder alone fine-tuned (encoder and latent space fixed), AdamW 5e-4 | {stage("decoder")} |
-| base | CLIPTextModel + UNet3D jointly, epsilon loss, min-SNR-5 weighting, AdamW 1e-3, batch 8 clips, EMA 0.998 | {stage("base")} |
+| vae | AutoencoderKL, L1 + L2 (strokes weighted x5) + 1e-4 KL, AdamW 1e-3, batch 16 frames, EMA 0.99 | {stage("vae")} |
+| decoder | the VAE decoder alone fine-tuned (encoder and latent space fixed), AdamW 5e-4, batch 16 | {stage("decoder")} |
+| base | CLIPTextModel + UNet3D jointly, epsilon loss, min-SNR-5 weighting, AdamW 1e-3, batch 4 clips of 8 frames, EMA 0.998 | {stage("base")} |
 | lora | rank-4 LoRA, `experiment=tiny_world_lora` | {stage("lora")} |
 
 Commands: `make tiny-world` runs, in order,
-`python -m flipsketch.tiny_world.train --stage vae`, `--stage base`, `--stage export`, `--stage lora`
-(each resumable; `TINY_WORLD_MINUTES` bounds the base stage's wall time).
+`python -m flipsketch.tiny_world.train --stage vae`, `--stage decoder`, `--stage base`, `--stage export`,
+`--stage lora` (each resumable: rerun after a stop to continue; `TINY_WORLD_STEPS` sets the base stage's
+length). The shipped weights came from this run; the base stage trained while the decoder stage ran on
+the same two cores for its first minutes.
 
 ## Files ({total:.1f} MB of safetensors)
 | file | size |
@@ -428,14 +441,15 @@ Licence: MIT, like the project; trained only on data the project generates itsel
     return out / "MODEL_CARD.md"
 
 
+@report_user_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=["vae", "base", "decoder", "export", "lora"], required=True)
     p.add_argument("--out", default=str(DEFAULT_OUT), help="where export/lora write the model folder")
     p.add_argument("--run", default="runs/tiny_world", help="folder for the stages' resumable state")
-    p.add_argument("--steps", type=int, default=None, help="stop at this step (vae 600, base 20000)")
+    p.add_argument("--steps", type=int, default=None, help="stop at this step (vae 600, decoder 300, base 20000, lora 150)")
     p.add_argument("--minutes", type=float, default=1e9, help="stop after this much wall time")
-    p.add_argument("--batch", type=int, default=None, help="clips per step (vae 24 frames, base 8 clips)")
+    p.add_argument("--batch", type=int, default=None, help="per step: vae/decoder 16 frames, base 4 clips")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
@@ -445,19 +459,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     run = Path(a.run)
     if a.stage == "vae":
-        train_vae(run / "vae", a.steps or 600, a.minutes, a.batch or 24, a.lr or 1e-3, a.save_every, a.seed)
+        train_vae(run / "vae", a.steps or 600, a.minutes, a.batch or 16, a.lr or 1e-3, a.save_every, a.seed)
     elif a.stage == "decoder":
         train_vae(
-            run / "decoder", a.steps or 600, a.minutes, a.batch or 24, a.lr or 5e-4, a.save_every, a.seed, run / "vae"
+            run / "decoder", a.steps or 300, a.minutes, a.batch or 16, a.lr or 5e-4, a.save_every, a.seed, run / "vae"
         )
     elif a.stage == "base":
         train_base(
-            run / "base", run / "vae", a.steps or 20000, a.minutes, a.batch or 8, a.lr or 1e-3, a.save_every, a.seed
+            run / "base", run / "vae", a.steps or 20000, a.minutes, a.batch or 4, a.lr or 1e-3, a.save_every, a.seed
         )
     elif a.stage == "export":
         print(f"exported {export_base(run, Path(a.out))}")
     else:
-        print(f"sketch LoRA: {train_lora(run, Path(a.out), a.steps or 300, a.overrides)}")
+        print(f"sketch LoRA: {train_lora(run, Path(a.out), a.steps or 150, a.overrides)}")
     return 0
 
 
