@@ -1,7 +1,7 @@
 """Does FlipSketch visibly work on the project's own model? Evidence on held-out sketches.
 
     python experiments/tiny_world_evidence.py                    # `make evidence`
-    python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full no_composition lambda0 lambda1
+    python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full,no_composition,lambda0,lambda1
                                                                  # the budget run behind the README numbers
 
 Runs `flipsketch-eval experiment=tiny_world_evidence` (model=tiny_pretrained, the 8 shipped sketches
@@ -67,6 +67,51 @@ def still_floor(model_cfg, items, frames: int, seeds: list[int]) -> dict:
     return {"motion": _mean_se(motions), "chamfer": _mean_se(chamfers)}
 
 
+def attention_sharpness(model_cfg, items, t: int = 500) -> dict:
+    """Mean entropy of the spatial and temporal self-attention maps, over log(sequence length).
+
+    1.0 = uniform maps (composition can change nothing by swapping queries), 0 = one-hot. Measured
+    on one UNet call on the held-out sketches repeated as a still video, noised to timestep t.
+    """
+    import torch
+    from hydra.utils import instantiate
+
+    from flipsketch.attention import layer_kind
+    from flipsketch.sketch import image_to_tensor, load_sketch
+
+    comps = instantiate(model_cfg)
+    ratios: dict[str, list[float]] = {"spatial": [], "temporal": []}
+    hooks = []
+    for name, mod in comps.unet.named_modules():
+        kind = layer_kind(name + ".processor")
+        if kind is None or not hasattr(mod, "head_to_batch_dim"):  # attention modules, not their Linear parts
+            continue
+
+        def hook(m, args, kwargs, out, kind=kind):
+            h = args[0] if args else kwargs["hidden_states"]
+            q, k = m.head_to_batch_dim(m.to_q(h)), m.head_to_batch_dim(m.to_k(h))
+            p = m.get_attention_scores(q, k, None)
+            ent = -(p * p.clamp_min(1e-12).log()).sum(-1).mean()
+            ratios[kind].append(float(ent / math.log(p.shape[-1])))
+
+        hooks.append(mod.register_forward_hook(hook, with_kwargs=True))
+    try:
+        frames = 8
+        for item in items:
+            x = image_to_tensor(load_sketch(item.sketch, comps.resolution))
+            with torch.no_grad():
+                z = comps.vae.encode(x).latent_dist.mean * comps.scaling_factor
+                z = z[:, :, None].repeat(1, 1, frames, 1, 1)
+                tt = torch.tensor([t])
+                zt = comps.scheduler.add_noise(z, torch.randn(z.shape, generator=torch.Generator().manual_seed(0)), tt)
+                ids = comps.tokenizer([item.prompt], padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+                comps.unet(zt, tt, encoder_hidden_states=comps.text_encoder(ids)[0])
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: float(np.mean(v)) for k, v in ratios.items() if v}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -79,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--methods",
-        nargs="+",
-        default=["full", "no_composition", "lambda0", "lambda025", "lambda075", "lambda1"],
-        help="rows to sample: full and no_composition are needed, plus at least one lambda* for the sweep",
+        default="full,no_composition,lambda0,lambda025,lambda075,lambda1",
+        help="comma-separated rows to sample: full and no_composition are needed, plus lambda* for the sweep",
     )
     p.add_argument("--only", default=None, help=argparse.SUPPRESS)  # worker: sample these sketches, no report
     p.add_argument("overrides", nargs="*", help="extra flipsketch-eval overrides, e.g. model.path=DIR")
     a = p.parse_args(argv)
+    a.methods = [m for m in a.methods.split(",") if m]
     os.environ.setdefault("WANDB_MODE", "offline")
 
     from flipsketch.evaluation import run_eval
@@ -111,24 +156,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if missing := {"full", "no_composition"} - set(a.methods):
         raise SystemExit(f"error: --methods needs {', '.join(sorted(missing))}")
+    from flipsketch.cli import compose_config
+
+    cfg = compose_config("eval", overrides)
+    items = load_benchmark(cfg.benchmark, out / "benchmark")
     if a.jobs > 1:
         import subprocess
 
-        from flipsketch.tiny_world import HELDOUT_SKETCHES
-
-        share = [HELDOUT_SKETCHES[i :: a.jobs] for i in range(a.jobs)]
+        ids = [it.id for it in items]
+        share = [ids[i :: a.jobs] for i in range(a.jobs)]
         cmd = [sys.executable, __file__, "--seeds", *map(str, a.seeds), "--sampler", a.sampler, "--out", str(out)]
-        cmd += ["--steps", str(a.steps), "--methods", *a.methods]
+        cmd += ["--steps", str(a.steps), "--methods", ",".join(a.methods)]
         procs = [subprocess.Popen([*cmd, "--only", ",".join(sh), *a.overrides]) for sh in share if sh]
         if any(p.wait() != 0 for p in procs):
             raise SystemExit("error: a sampling worker failed (see above); rerun to resume")
     res = run_eval(overrides)  # reuses every finished video
     rows = res["rows"]
-    from flipsketch.cli import compose_config
-
-    cfg = compose_config("eval", overrides)
-    items = load_benchmark(cfg.benchmark, out / "benchmark")
     floor = still_floor(cfg.model, items, int(cfg.sampler.num_frames), a.seeds)
+
+    sharp = attention_sharpness(cfg.model, items)
 
     by: dict[str, dict[str, list[float]]] = {}
     for r in rows:
@@ -175,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"full beats w/o composition on chamfer in {wins} of {n} paired samples.",
+        "self-attention entropy / log(sequence length) (1 = uniform, 0 = one-hot; t=500): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in sharp.items()),
         "",
     ]
     lines += [f"- [{'x' if ok else ' '}] {name}" for name, ok in checks.items()]
@@ -184,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "evidence.md").write_text(text + "\n")
     (out / "evidence.json").write_text(
         json.dumps(
-            {"stats": stats, "still": floor, "checks": checks, "paired_wins": [wins, n], "overrides": overrides},
+            {"stats": stats, "still": floor, "attention_entropy_ratio": sharp, "checks": checks, "paired_wins": [wins, n], "overrides": overrides},
             indent=1,
         )
     )

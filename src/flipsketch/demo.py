@@ -45,6 +45,9 @@ PROFILES = {
             "benchmark.only=[balloon,fish]",
             "seeds=[0]",
             "sampler=fast",
+            "sampler.num_inference_steps=10",  # the paper's schedule scaled to 10 steps: minutes, not an hour
+            "sampler.tau1=4",
+            "sampler.tau2=6",
         ],
         "threads": 2,
     },
