@@ -47,8 +47,8 @@ tiny-world: $(STAMP) ## Retrain model=tiny_pretrained from scratch: VAE, base UN
 	$(BIN)/python -m flipsketch.tiny_world.train --stage export --run $(TINY_WORLD_RUN)
 	$(BIN)/python -m flipsketch.tiny_world.train --stage lora --run $(TINY_WORLD_RUN) --steps 150
 
-evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? Held-out sketches, 3 seeds, printed table
-	$(BIN)/python experiments/tiny_world_evidence.py
+evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? 8 held-out sketches x 3 seeds (about 30 min)
+	$(BIN)/python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full,no_composition,lambda1
 
 bench: $(STAMP) ## Sampling cost of FlipSketch vs plain text-to-video on the tiny model
 	$(BIN)/python experiments/bench_sampling.py --threads 1

@@ -1,7 +1,7 @@
 """Does FlipSketch visibly work on the project's own model? Evidence on held-out sketches.
 
     python experiments/tiny_world_evidence.py                    # `make evidence`
-    python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full,no_composition,lambda0,lambda1
+    python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full,no_composition,lambda1
                                                                  # the budget run behind the README numbers
 
 Runs `flipsketch-eval experiment=tiny_world_evidence` (model=tiny_pretrained, the 8 shipped sketches

@@ -43,7 +43,7 @@ def test_default_demo_on_tiny_pretrained(scratch, capsys):
     for label in ("FlipSketch", "w/o frame alignment", "w/o C^T and C^S", "Text-to-video (no sketch)"):
         assert f"| {label} |" in out
     run = _one_run(scratch)
-    assert len(list(run.rglob("animation.gif"))) == 6 * 2  # 6 methods x 2 held-out sketches x 1 seed
+    assert len(list(run.rglob("animation.gif"))) == 5 * 2  # 5 methods x 2 held-out sketches x 1 seed
     meta = (run / "data" / "metadata.jsonl").read_text()
     assert "balloon" not in meta and "fish" not in meta, "the sampled sketches are held out of training"
 

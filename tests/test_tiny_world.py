@@ -223,7 +223,12 @@ def test_shipped_model_animates_a_sketch(shipped, tmp_path):
     assert frames.shape == (10, 64, 64)
     masks = stroke_mask(frames)
     assert all(m.any() and m.mean() < 0.5 for m in masks), "every frame has strokes on white paper"
-    assert stroke_iou(stroke_mask(np.asarray(sketch.convert("L"))), masks[0]) >= 0.6
+    # frame 0 follows the sketch (the reference frame at work), far more than plain text-to-video's does
+    plain = FlipSketchPipeline(shipped, SamplerConfig(reference_frame=False, num_inference_steps=10, tau1=4, tau2=6))
+    plain_masks = stroke_mask(binarize(np.asarray(plain(sketch, "a balloon floating up in the air", seeds=[0]).frames[0])))
+    ref = stroke_mask(np.asarray(sketch.convert("L")))
+    iou, iou_plain = stroke_iou(ref, masks[0]), stroke_iou(ref, plain_masks[0])
+    assert iou >= 0.4 and iou > iou_plain + 0.2, (iou, iou_plain)
 
 
 def test_evidence_script_end_to_end_on_the_random_tiny_model(tmp_path, monkeypatch):

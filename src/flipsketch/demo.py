@@ -5,7 +5,7 @@
   2. training : a short rank-4 LoRA run (Lightning) on those clips, on top of model=tiny_pretrained
                 (VAE + text encoder + UNet3D trained here from scratch on moving shapes, then adapted
                 to sketches), exported as safetensors
-  3. sampling : FlipSketch and its ablations (no alignment, no composition, lambda 0/1) and plain
+  3. sampling : FlipSketch and its ablations (no alignment, no composition, lambda 1) and plain
                 text-to-video, with that LoRA, on held-out sketches the model never saw
   4. report   : stroke metrics (Chamfer to the sketch, motion, frame-0 IoU) and CLIP S2V / T2V (a tiny
                 random CLIP: no download, so those two columns mean nothing) as a table, written with
@@ -41,7 +41,7 @@ PROFILES = {
         ],
         "eval": [
             "experiment=tiny_world_evidence",
-            "methods=[full,no_align,no_composition,lambda0,lambda1,t2v_plain]",
+            "methods=[full,no_align,no_composition,lambda1,t2v_plain]",
             "benchmark.only=[balloon,fish]",
             "seeds=[0]",
             "sampler=fast",
