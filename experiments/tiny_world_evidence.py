@@ -40,16 +40,14 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
-def still_floor(model_cfg, items, frames: int, seeds: list[int]) -> dict:
+def still_floor(comps, items, frames: int, seeds: list[int]) -> dict:
     """Motion and Chamfer of a still drawing reconstructed through the model's VAE (per-frame posterior samples)."""
     import torch
-    from hydra.utils import instantiate
 
     from flipsketch.metrics.stroke_metrics import motion_magnitude, sketch_chamfer
     from flipsketch.outputs import binarize
     from flipsketch.sketch import image_to_tensor, load_sketch
 
-    comps = instantiate(model_cfg)
     motions, chamfers = [], []
     for item in items:
         sketch = load_sketch(item.sketch, comps.resolution)
@@ -67,19 +65,17 @@ def still_floor(model_cfg, items, frames: int, seeds: list[int]) -> dict:
     return {"motion": _mean_se(motions), "chamfer": _mean_se(chamfers)}
 
 
-def attention_sharpness(model_cfg, items, t: int = 500) -> dict:
+def attention_sharpness(comps, items, t: int = 500) -> dict:
     """Mean entropy of the spatial and temporal self-attention maps, over log(sequence length).
 
     1.0 = uniform maps (composition can change nothing by swapping queries), 0 = one-hot. Measured
     on one UNet call on the held-out sketches repeated as a still video, noised to timestep t.
     """
     import torch
-    from hydra.utils import instantiate
 
     from flipsketch.attention import layer_kind
     from flipsketch.sketch import image_to_tensor, load_sketch
 
-    comps = instantiate(model_cfg)
     ratios: dict[str, list[float]] = {"spatial": [], "temporal": []}
     hooks = []
     for name, mod in comps.unet.named_modules():
@@ -155,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         run_eval([*overrides, f"benchmark.only=[{a.only}]", "torch_threads=1"])
         return 0
     if missing := {"full", "no_composition"} - set(a.methods):
-        raise SystemExit(f"error: --methods needs {', '.join(sorted(missing))}")
+        p.error(f"--methods needs {', '.join(sorted(missing))}")  # one line, exit code 2
     from flipsketch.cli import compose_config
 
     cfg = compose_config("eval", overrides)
@@ -168,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--seeds", *map(str, a.seeds), "--sampler", a.sampler, "--out", str(out)]
         cmd += ["--steps", str(a.steps), "--methods", ",".join(a.methods)]
         procs = [subprocess.Popen([*cmd, "--only", ",".join(sh), *a.overrides]) for sh in share if sh]
-        if any(p.wait() != 0 for p in procs):
+        if any([w.wait() != 0 for w in procs]):  # a list: wait for every worker, not just the first failure
             raise SystemExit("error: a sampling worker failed (see above); rerun to resume")
     res = run_eval(overrides)  # reuses every finished video
     rows = res["rows"]
-    floor = still_floor(cfg.model, items, int(cfg.sampler.num_frames), a.seeds)
+    from hydra.utils import instantiate
 
-    sharp = attention_sharpness(cfg.model, items)
+    comps = instantiate(cfg.model)  # one load for both diagnostics
+    floor = still_floor(comps, items, int(cfg.sampler.num_frames), a.seeds)
+
+    sharp = attention_sharpness(comps, items)
 
     by: dict[str, dict[str, list[float]]] = {}
     for r in rows:
@@ -196,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         "composition keeps the sketch (chamfer full < w/o composition)": full["chamfer"][0] < nocomp["chamfer"][0],
         "still moves (motion full > still reconstruction)": full["motion"][0] > floor["motion"][0],
         "frame 0 reproduces the sketch (frame0 IoU >= 0.8)": full["frame0_iou"][0] >= 0.8,
-        "lambda: motion never rises as lambda grows": all(b <= a_ for a_, b in zip(lam_motion, lam_motion[1:])),
-        "lambda: chamfer never rises as lambda grows": all(b <= a_ for a_, b in zip(lam_chamfer, lam_chamfer[1:])),
+        "lambda: motion never rises as lambda grows": all(b <= a_ for a_, b in zip(lam_motion, lam_motion[1:], strict=False)),
+        "lambda: chamfer never rises as lambda grows": all(b <= a_ for a_, b in zip(lam_chamfer, lam_chamfer[1:], strict=False)),
     }
 
     def fmt(ms: tuple[float, float]) -> str:

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     prof = PROFILES[a.model]
     if a.model == "tiny_pretrained":  # fail in one line before any work when the weights are absent
-        from .models.registry import TINY_PRETRAINED_DIR
         from .errors import MissingWeightsError
+        from .models.registry import TINY_PRETRAINED_DIR
 
         if not (TINY_PRETRAINED_DIR / "lora").is_dir():
             raise MissingWeightsError(
