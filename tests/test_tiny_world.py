@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from flipsketch.tiny_world import HELDOUT_SKETCHES
-from flipsketch.tiny_world import shapes
+from flipsketch.tiny_world import HELDOUT_SKETCHES, shapes
 from flipsketch.tiny_world import train as tw
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import report_user_errors
 from .shapes import VERBS, WorldConfig, render_batch
