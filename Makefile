@@ -9,7 +9,8 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PYTEST_ARGS ?=
 TINY_WORLD_RUN ?= runs/tiny_world
-TINY_WORLD_STEPS ?= 1360
+TINY_WORLD_STEPS ?= 100000
+TINY_WORLD_INIT ?= src/flipsketch/assets/tiny_pretrained
 TINY_WORLD_MINUTES ?= 1e9
 
 .DEFAULT_GOAL := help
@@ -40,15 +41,17 @@ eval-tiny: $(STAMP) ## Table-1 layout on the tiny model (CPU, seconds)
 data: $(STAMP) ## Build the training clips from the shipped sketches into data/clips
 	$(BIN)/python -m data_gen out=data/clips
 
-tiny-world: $(STAMP) ## Retrain model=tiny_pretrained from scratch: VAE, base UNet3D + text encoder, sketch LoRA (resumable)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage vae --run $(TINY_WORLD_RUN) --steps 550
-	$(BIN)/python -m flipsketch.tiny_world.train --stage decoder --run $(TINY_WORLD_RUN) --steps 300
-	$(BIN)/python -m flipsketch.tiny_world.train --stage base --run $(TINY_WORLD_RUN) --steps $(TINY_WORLD_STEPS) --minutes $(TINY_WORLD_MINUTES)
+tiny-world: $(STAMP) ## Retrain model=tiny_pretrained on moving doodles, continuing from the shipped weights: VAE, base UNet3D + text encoder, sketch LoRA (resumable)
+	$(BIN)/python -m flipsketch.tiny_world.train --stage vae --run $(TINY_WORLD_RUN) --steps 450 --lr 5e-4 --init $(TINY_WORLD_INIT)
+	$(BIN)/python -m flipsketch.tiny_world.train --stage base --run $(TINY_WORLD_RUN) --steps $(TINY_WORLD_STEPS) --minutes $(TINY_WORLD_MINUTES) --init $(TINY_WORLD_INIT)
 	$(BIN)/python -m flipsketch.tiny_world.train --stage export --run $(TINY_WORLD_RUN)
 	$(BIN)/python -m flipsketch.tiny_world.train --stage lora --run $(TINY_WORLD_RUN) --steps 150
 
-evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? 8 held-out sketches x 3 seeds (about 30 min)
-	$(BIN)/python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full,no_composition,lambda1
+tiny-world-gpu: $(STAMP) ## All tiny-world stages on one GPU in 9 minutes, into TINY_WORLD_OUT (default runs/tiny_world_gpu/model)
+	$(BIN)/python experiments/gpu_tiny_world.py --out $(or $(TINY_WORLD_OUT),runs/tiny_world_gpu/model) --minutes 9 --init $(TINY_WORLD_INIT)
+
+evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? 8 held-out sketches x 2 seeds at the demo's schedule, contact sheet
+	$(BIN)/python experiments/tiny_world_evidence.py --jobs 2
 
 bench: $(STAMP) ## Sampling cost of FlipSketch vs plain text-to-video on the tiny model
 	$(BIN)/python experiments/bench_sampling.py --threads 1
@@ -69,4 +72,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install test test-all demo eval-tiny data tiny-world evidence bench lint format lock clean
+.PHONY: help install test test-all demo eval-tiny data tiny-world tiny-world-gpu evidence bench lint format lock clean

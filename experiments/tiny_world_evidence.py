@@ -1,23 +1,25 @@
 """Does FlipSketch visibly work on the project's own model? Evidence on held-out sketches.
 
-    python experiments/tiny_world_evidence.py                    # `make evidence`
-    python experiments/tiny_world_evidence.py --jobs 2 --steps 10 --methods full,no_composition,lambda1
-                                                                 # the budget run behind the README numbers
+    python experiments/tiny_world_evidence.py                    # `make evidence`: the demo's schedule
+    python experiments/tiny_world_evidence.py --steps 25 --sampler flipsketch   # the paper's schedule
 
-Runs `flipsketch-eval experiment=tiny_world_evidence` (model=tiny_pretrained, the 8 shipped sketches
-the sketch LoRA never saw, 3 seeds; resumable: a rerun reuses finished videos) and checks four claims:
+Runs `flipsketch-eval experiment=tiny_world_evidence` (model=tiny_pretrained, the shipped sketches
+that no training stage ever saw, several seeds; resumable: a rerun reuses finished videos) and checks
+the claims of a working sketch animator:
 
-1. full FlipSketch keeps the sketch better than the variant without composition: lower mean stroke
-   Chamfer distance between the sketch and frames 1..N-1;
-2. it still moves: mean motion magnitude (Chamfer between consecutive frames) above that of a still
-   drawing reconstructed through the same model (the sketch repeated N times, each frame encoded
-   with its own VAE posterior sample, decoded and binarized like the outputs: the metric's floor);
-3. frame 0 reproduces the input sketch: tolerant stroke IoU (1 px) of at least 0.8;
-4. lambda trades motion for fidelity monotonically: over the swept lambdas, motion never rises and
-   the Chamfer distance never rises as lambda grows.
+1. identity: in frames 1..N-1 the nearest held-out sketch (stroke Chamfer) is the sample's own
+   sketch in >= 90% of frames with full FlipSketch (also reported for w/o composition and plain
+   text-to-video, where the gap is the method's effect);
+2. it moves: mean motion (Chamfer between consecutive frames) >= 0.5 px/frame, above the floor of a
+   still drawing reconstructed through the same VAE;
+3. it stays a drawing: median ink area of frames 1.. within 0.6-1.6x the sketch's;
+4. frame 0 reproduces the input sketch: tolerant stroke IoU (1 px) >= 0.8;
+5. lambda acts: over lambda in {0, 0.5, 1}, Chamfer to the sketch and motion both non-increasing,
+   and lambda=0 vs lambda=1 apart by more than twice the standard error of their paired difference.
 
-Prints a table with means and standard errors over sketches x seeds, and the verdicts (whatever they
-are), and writes evidence.json + evidence.md to --out.
+Prints a table with means and standard errors over sketches x seeds and the verdicts (whatever they
+are), and writes evidence.json, evidence.md and contact_sheet.png (per sketch: one row per method,
+the input sketch first, then the frames) to --out.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 LAMBDA_METHODS = {"lambda0": 0.0, "lambda025": 0.25, "full": 0.5, "lambda075": 0.75, "lambda1": 1.0}
+DEMO_SCHEDULE = {"sampler": "fast", "steps": 10}  # what `make demo` samples with (src/flipsketch/demo.py)
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -66,62 +69,104 @@ def still_floor(comps, items, frames: int, seeds: list[int]) -> dict:
 
 
 def attention_sharpness(comps, items, t: int = 500) -> dict:
-    """Mean entropy of the spatial and temporal self-attention maps, over log(sequence length).
+    """Mean self-attention entropy / log(sequence length) (spatial, temporal) on the held-out sketches.
 
-    1.0 = uniform maps (composition can change nothing by swapping queries), 0 = one-hot. Measured
-    on one UNet call on the held-out sketches repeated as a still video, noised to timestep t.
+    Each sketch repeated as a still 8-frame video, noised to timestep t, one UNet call with its prompt.
     """
     import torch
 
-    from flipsketch.attention import layer_kind
     from flipsketch.sketch import image_to_tensor, load_sketch
+    from flipsketch.tiny_world.diagnostics import attention_entropy
 
-    ratios: dict[str, list[float]] = {"spatial": [], "temporal": []}
-    hooks = []
-    for name, mod in comps.unet.named_modules():
-        kind = layer_kind(name + ".processor")
-        if kind is None or not hasattr(mod, "head_to_batch_dim"):  # attention modules, not their Linear parts
-            continue
+    acc: dict[str, list[float]] = {}
+    for item in items:
+        x = image_to_tensor(load_sketch(item.sketch, comps.resolution))
+        with torch.no_grad():
+            z = comps.vae.encode(x).latent_dist.mean * comps.scaling_factor
+            z = z[:, :, None].repeat(1, 1, 8, 1, 1)
+            tt = torch.tensor([t])
+            zt = comps.scheduler.add_noise(
+                z, torch.randn(z.shape, generator=torch.Generator().manual_seed(0)), tt
+            )
+            ids = comps.tokenizer(
+                [item.prompt], padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+            ).input_ids
+            emb = comps.text_encoder(ids)[0]
+        for k, v in attention_entropy(comps.unet, zt, tt, emb).items():
+            acc.setdefault(k, []).append(v)
+    return {k: float(np.mean(v)) for k, v in acc.items()}
 
-        def hook(m, args, kwargs, out, kind=kind):
-            h = args[0] if args else kwargs["hidden_states"]
-            q, k = m.head_to_batch_dim(m.to_q(h)), m.head_to_batch_dim(m.to_k(h))
-            p = m.get_attention_scores(q, k, None)
-            ent = -(p * p.clamp_min(1e-12).log()).sum(-1).mean()
-            ratios[kind].append(float(ent / math.log(p.shape[-1])))
 
-        hooks.append(mod.register_forward_hook(hook, with_kwargs=True))
-    try:
-        frames = 8
-        for item in items:
-            x = image_to_tensor(load_sketch(item.sketch, comps.resolution))
-            with torch.no_grad():
-                z = comps.vae.encode(x).latent_dist.mean * comps.scaling_factor
-                z = z[:, :, None].repeat(1, 1, frames, 1, 1)
-                tt = torch.tensor([t])
-                zt = comps.scheduler.add_noise(z, torch.randn(z.shape, generator=torch.Generator().manual_seed(0)), tt)
-                ids = comps.tokenizer([item.prompt], padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
-                comps.unet(zt, tt, encoder_hidden_states=comps.text_encoder(ids)[0])
-    finally:
-        for h in hooks:
-            h.remove()
-    return {k: float(np.mean(v)) for k, v in ratios.items() if v}
+def _paired_apart(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean of the paired difference a - b and its standard error."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+
+
+def sample_scores(rows: list[dict], items, resolution: int) -> dict[tuple[str, str, int], dict]:
+    """Identity accuracy and ink ratio of every sample, read back from its PNG frames."""
+    from flipsketch.baselines.frames_io import read_image_folder
+    from flipsketch.metrics.stroke_metrics import ink_ratio, nearest_sketch
+    from flipsketch.sketch import load_sketch
+
+    sketches = [np.asarray(load_sketch(it.sketch, resolution).convert("L")) for it in items]
+    index = {it.id: k for k, it in enumerate(items)}
+    out = {}
+    for r in rows:
+        frames = read_image_folder(Path(r["folder"]) / "frames")
+        own = index[r["item"]]
+        near = nearest_sketch(frames, sketches, skip_first=True)
+        out[(r["method"], r["item"], int(r["seed"]))] = {
+            "identity": float((near == own).mean()),
+            "ink_ratio": ink_ratio(sketches[own], frames, skip_first=True),
+            "frames": frames,
+        }
+    return out
+
+
+def write_contact_sheet(
+    path: Path, items, methods: list[str], scores: dict, seed: int, resolution: int
+) -> Path:
+    from flipsketch.pictures import contact_sheet
+    from flipsketch.sketch import load_sketch
+
+    blocks = []
+    for it in items:
+        sk = np.asarray(load_sketch(it.sketch, resolution).convert("L"))
+        rows = []
+        for m in methods:
+            s = scores.get((m, it.id, seed))
+            if s is not None:
+                rows.append((f"{m}  id {s['identity']:.0%}", np.concatenate([sk[None], s["frames"]])))
+        blocks.append((f"{it.id}: {it.prompt!r}  (seed {seed}; first column: the input sketch)", rows))
+    return contact_sheet(path, blocks)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--sampler", default="flipsketch", help="sampler preset: flipsketch (paper) | fast")
-    p.add_argument("--out", default="logs/tiny_world_evidence", help="run folder (videos are reused on rerun)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads per process")
-    p.add_argument("--jobs", type=int, default=1, help="sample in N processes (1 thread each), sketches split among them")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument(
-        "--steps", type=int, default=25, help="DDIM steps; tau1/tau2 scale with them (paper: 25, tau1 10, tau2 15)"
+        "--sampler",
+        default=DEMO_SCHEDULE["sampler"],
+        help="sampler preset: fast (the demo's) | flipsketch (paper)",
+    )
+    p.add_argument(
+        "--out", default="logs/tiny_world_evidence", help="run folder (videos are reused on rerun)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="sample in N processes (1 thread each), sketches split among them"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=DEMO_SCHEDULE["steps"],
+        help="DDIM steps (default: the demo's 10); tau1/tau2 scale with them (paper: 25, tau1 10, tau2 15)",
     )
     p.add_argument(
         "--methods",
-        default="full,no_composition,lambda0,lambda025,lambda075,lambda1",
-        help="comma-separated rows to sample: full and no_composition are needed, plus lambda* for the sweep",
+        default="full,no_composition,t2v_plain,lambda0,lambda1",
+        help="comma-separated rows to sample: full, no_composition and t2v_plain are needed; lambda* for the sweep",
     )
     p.add_argument("--only", default=None, help=argparse.SUPPRESS)  # worker: sample these sketches, no report
     p.add_argument("overrides", nargs="*", help="extra flipsketch-eval overrides, e.g. model.path=DIR")
@@ -150,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.only is not None:  # a worker of --jobs: its share of the sketches, then exit
         run_eval([*overrides, f"benchmark.only=[{a.only}]", "torch_threads=1"])
         return 0
-    if missing := {"full", "no_composition"} - set(a.methods):
+    if missing := {"full", "no_composition", "t2v_plain"} - set(a.methods):
         p.error(f"--methods needs {', '.join(sorted(missing))}")  # one line, exit code 2
     from flipsketch.cli import compose_config
 
@@ -161,7 +206,16 @@ def main(argv: list[str] | None = None) -> int:
 
         ids = [it.id for it in items]
         share = [ids[i :: a.jobs] for i in range(a.jobs)]
-        cmd = [sys.executable, __file__, "--seeds", *map(str, a.seeds), "--sampler", a.sampler, "--out", str(out)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--seeds",
+            *map(str, a.seeds),
+            "--sampler",
+            a.sampler,
+            "--out",
+            str(out),
+        ]
         cmd += ["--steps", str(a.steps), "--methods", ",".join(a.methods)]
         procs = [subprocess.Popen([*cmd, "--only", ",".join(sh), *a.overrides]) for sh in share if sh]
         if any([w.wait() != 0 for w in procs]):  # a list: wait for every worker, not just the first failure
@@ -170,68 +224,99 @@ def main(argv: list[str] | None = None) -> int:
     rows = res["rows"]
     from hydra.utils import instantiate
 
+    res_px = int(cfg.model.resolution)
+    scores = sample_scores(rows, items, res_px)
     comps = instantiate(cfg.model)  # one load for both diagnostics
     floor = still_floor(comps, items, int(cfg.sampler.num_frames), a.seeds)
-
     sharp = attention_sharpness(comps, items)
 
+    keys = ("identity", "chamfer", "motion", "ink_ratio", "frame0_iou")
     by: dict[str, dict[str, list[float]]] = {}
-    for r in rows:
-        d = by.setdefault(r["method"], {"chamfer": [], "motion": [], "frame0_iou": []})
-        for k in d:
-            d[k].append(float(r[k]))
+    for r in sorted(rows, key=lambda r: (r["item"], int(r["seed"]))):
+        d = by.setdefault(r["method"], {k: [] for k in keys})
+        sc = scores[(r["method"], r["item"], int(r["seed"]))]
+        for k in keys:
+            d[k].append(float(sc[k] if k in sc else r[k]))
     stats = {m: {k: _mean_se(v) for k, v in d.items()} for m, d in by.items()}
-    n = len(next(iter(by.values()))["chamfer"])
+    n = len(by["full"]["chamfer"])
+    full = stats["full"]
+    median_ink = float(np.median(by["full"]["ink_ratio"]))
 
-    full, nocomp = stats["full"], stats["no_composition"]
-    pairs = {(r["item"], r["seed"]): r for r in rows if r["method"] == "no_composition"}
-    wins = sum(
-        1 for r in rows if r["method"] == "full" and r["chamfer"] < pairs[(r["item"], r["seed"])]["chamfer"]
-    )
     lam = sorted((v, m) for m, v in LAMBDA_METHODS.items() if m in stats)
     lam_motion = [stats[m]["motion"][0] for _, m in lam]
     lam_chamfer = [stats[m]["chamfer"][0] for _, m in lam]
     checks = {
-        "composition keeps the sketch (chamfer full < w/o composition)": full["chamfer"][0] < nocomp["chamfer"][0],
-        "still moves (motion full > still reconstruction)": full["motion"][0] > floor["motion"][0],
-        "frame 0 reproduces the sketch (frame0 IoU >= 0.8)": full["frame0_iou"][0] >= 0.8,
-        "lambda: motion never rises as lambda grows": all(b <= a_ for a_, b in zip(lam_motion, lam_motion[1:], strict=False)),
-        "lambda: chamfer never rises as lambda grows": all(b <= a_ for a_, b in zip(lam_chamfer, lam_chamfer[1:], strict=False)),
+        "identity: own sketch nearest in >= 90% of frames 1.. (full)": full["identity"][0] >= 0.9,
+        "moves: motion >= 0.5 px/frame and above a still drawing (full)": full["motion"][0] >= 0.5
+        and full["motion"][0] > floor["motion"][0],
+        "stays a drawing: median ink area of frames 1.. within 0.6-1.6x the sketch's (full)": 0.6
+        <= median_ink
+        <= 1.6,
+        "frame 0 reproduces the sketch: IoU >= 0.8 (full)": full["frame0_iou"][0] >= 0.8,
     }
+    if {"lambda0", "lambda1"} <= set(stats):
+        apart = {k: _paired_apart(by["lambda0"][k], by["lambda1"][k]) for k in ("chamfer", "motion")}
+        checks["lambda: chamfer and motion never rise as lambda grows (0, 0.5, 1)"] = all(
+            b <= a_ for seq in (lam_motion, lam_chamfer) for a_, b in zip(seq, seq[1:], strict=False)
+        )
+        checks["lambda: lambda=0 vs 1 apart by > 2 SE (chamfer and motion, paired)"] = all(
+            abs(mu) > 2 * se for mu, se in apart.values()
+        )
+    else:
+        apart = {}
 
-    def fmt(ms: tuple[float, float]) -> str:
-        return f"{ms[0]:.3f} ± {ms[1]:.3f}"
+    def fmt(ms: tuple[float, float], pct: bool = False) -> str:
+        return f"{ms[0]:.0%} ± {ms[1]:.0%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
 
     lines = [
         f"# FlipSketch on model=tiny_pretrained: {len(items)} held-out sketches x {len(a.seeds)} seeds "
-        f"(n = {n} per row), sampler={a.sampler}, {cfg.sampler.num_inference_steps} steps, "
-        f"{cfg.sampler.num_frames} frames, {cfg.model.resolution}px",
+        f"(n = {n} per row), sampler={a.sampler}, {cfg.sampler.num_inference_steps} steps "
+        f"(tau1 {cfg.sampler.tau1}, tau2 {cfg.sampler.tau2}), {cfg.sampler.num_frames} frames, {res_px}px",
         "",
-        "| method | λ | chamfer to sketch, frames 1.. (px) ↓ | motion (px/frame) | frame-0 IoU ↑ |",
-        "|---|---|---|---|---|",
+        f"| method | λ | identity (chance {1 / len(items):.0%}) ↑ | chamfer to sketch, frames 1.. (px) ↓ "
+        "| motion (px/frame) | ink area / sketch's | frame-0 IoU ↑ |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for m in ["full", "no_composition", *[m for _, m in lam if m != "full"]]:
-        if m not in stats:
-            continue
+    order = ["full", "no_composition", "t2v_plain", *[m for _, m in lam if m != "full"]]
+    for m in [m for m in order if m in stats] + sorted(set(stats) - set(order)):
         s = stats[m]
-        lam_v = LAMBDA_METHODS.get(m, 0.5)
-        lines.append(f"| {m} | {lam_v:g} | {fmt(s['chamfer'])} | {fmt(s['motion'])} | {fmt(s['frame0_iou'])} |")
-    lines.append(f"| still drawing through the VAE | - | {fmt(floor['chamfer'])} | {fmt(floor['motion'])} | - |")
+        lam_v = f"{LAMBDA_METHODS[m]:g}" if m in LAMBDA_METHODS else ("-" if m == "t2v_plain" else "0.5")
+        lines.append(
+            f"| {m} | {lam_v} | {fmt(s['identity'], True)} | {fmt(s['chamfer'])} | {fmt(s['motion'])} "
+            f"| {fmt(s['ink_ratio'])} | {fmt(s['frame0_iou'])} |"
+        )
+    lines.append(
+        f"| still drawing through the VAE | - | - | {fmt(floor['chamfer'])} | {fmt(floor['motion'])} | - | - |"
+    )
     lines += [
         "",
-        f"full beats w/o composition on chamfer in {wins} of {n} paired samples.",
+        f"median ink ratio (full): {median_ink:.2f}",
+        *(f"λ=0 minus λ=1, {k}: {mu:+.3f} ± {se:.3f} (paired SE)" for k, (mu, se) in apart.items()),
         "self-attention entropy / log(sequence length) (1 = uniform, 0 = one-hot; t=500): "
         + ", ".join(f"{k} {v:.3f}" for k, v in sharp.items()),
         "",
     ]
     lines += [f"- [{'x' if ok else ' '}] {name}" for name, ok in checks.items()]
-    lines.append(f"\n{sum(checks.values())} of {len(checks)} claims hold; {time.perf_counter() - t0:.0f} s")
+    sheet = write_contact_sheet(
+        out / "contact_sheet.png", items, [m for m in order if m in stats], scores, a.seeds[0], res_px
+    )
+    lines.append(
+        f"\n{sum(checks.values())} of {len(checks)} claims hold; {time.perf_counter() - t0:.0f} s; contact sheet: {sheet}"
+    )
     text = "\n".join(lines)
     print(text)
     (out / "evidence.md").write_text(text + "\n")
     (out / "evidence.json").write_text(
         json.dumps(
-            {"stats": stats, "still": floor, "attention_entropy_ratio": sharp, "checks": checks, "paired_wins": [wins, n], "overrides": overrides},
+            {
+                "stats": stats,
+                "median_ink_ratio": median_ink,
+                "lambda0_minus_lambda1": apart,
+                "still": floor,
+                "attention_entropy_ratio": sharp,
+                "checks": checks,
+                "overrides": overrides,
+            },
             indent=1,
         )
     )

@@ -51,7 +51,9 @@ def test_render_batch_is_vae_ready():
 
 def test_clips_use_the_whole_domain():
     caps = [shapes.render_clip(s)[1] for s in range(120)]
-    assert {w for c in caps for w in ("striped", "checkered", "dotted", "outlined", "grey", "black") if w in c} == {
+    assert {
+        w for c in caps for w in ("striped", "checkered", "dotted", "outlined", "grey", "black") if w in c
+    } == {
         "striped",
         "checkered",
         "dotted",
@@ -84,9 +86,11 @@ def test_stages_resume_and_record_progress(trained_run):
     run, _ = trained_run
     vae = json.loads((run / "vae" / "progress.json").read_text())
     assert vae["step"] == 3 and vae["seconds"] > 0 and vae["scaling_factor"] > 0
-    steps = [json.loads(x)["step"] for x in (run / "vae" / "log.jsonl").read_text().splitlines()] if (
-        run / "vae" / "log.jsonl"
-    ).exists() else []
+    steps = (
+        [json.loads(x)["step"] for x in (run / "vae" / "log.jsonl").read_text().splitlines()]
+        if (run / "vae" / "log.jsonl").exists()
+        else []
+    )
     assert steps == sorted(steps)
     assert json.loads((run / "base" / "progress.json").read_text())["step"] == 2
     # optimizer state is a plain tensor dict: loadable with weights_only=True
@@ -101,7 +105,8 @@ def test_decoder_stage_keeps_the_encoder(trained_run):
         if n.startswith(("encoder.", "quant_conv.")):
             assert torch.equal(p, q), n
     assert any(
-        not torch.equal(p, q) for (n, p), (_, q) in zip(before.named_parameters(), after.named_parameters(), strict=True)
+        not torch.equal(p, q)
+        for (n, p), (_, q) in zip(before.named_parameters(), after.named_parameters(), strict=True)
         if n.startswith("decoder.")
     )
 
@@ -112,7 +117,14 @@ def test_export_is_a_loadable_diffusers_folder(trained_run):
     from flipsketch.models import build_model
 
     run, out = trained_run
-    assert {p.name for p in out.iterdir()} >= {"model_index.json", "unet", "vae", "text_encoder", "scheduler", "MODEL_CARD.md"}
+    assert {p.name for p in out.iterdir()} >= {
+        "model_index.json",
+        "unet",
+        "vae",
+        "text_encoder",
+        "scheduler",
+        "MODEL_CARD.md",
+    }
     assert not (out / "tokenizer").exists(), "the tokenizer is rebuilt offline, not shipped"
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))
     comps = build_model("tiny_pretrained", path=str(out), sketch_lora=False)
@@ -156,7 +168,11 @@ def test_lora_stage_fuses_into_a_plain_unet(trained_run, tmp_path):
     base = build_model("tiny_pretrained", path=str(out2), sketch_lora=False)
     fused = build_model("tiny_pretrained", path=str(out2), sketch_lora=True)
     assert not any("lora_" in n for n, _ in fused.unet.named_parameters()), "fused: a plain UNet again"
-    diff = [n for n, p in fused.unet.named_parameters() if not torch.equal(p, dict(base.unet.named_parameters())[n])]
+    diff = [
+        n
+        for n, p in fused.unet.named_parameters()
+        if not torch.equal(p, dict(base.unet.named_parameters())[n])
+    ]
     assert diff and all(".attn" in n or "to_" in n for n in diff)
     assert "not trained yet" not in (out2 / "MODEL_CARD.md").read_text().split("| lora |")[1].split("\n")[0]
     # the dataset left the held-out sketches out
@@ -175,7 +191,9 @@ def test_heldout_lists_agree_with_the_configs():
 
 
 def test_train_cli_help():
-    r = subprocess.run([sys.executable, "-m", "flipsketch.tiny_world.train", "--help"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "flipsketch.tiny_world.train", "--help"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and "--stage" in r.stdout and "resumable" in r.stdout
 
 
@@ -212,7 +230,12 @@ def test_shipped_model_animates_a_sketch(shipped, tmp_path):
     from flipsketch.sketch import load_sketch
 
     png = tmp_path / "balloon.png"  # a held-out sketch: the sketch LoRA never saw it
-    cairosvg.svg2png(url=str(REPO / "data_gen/sketches/balloon.svg"), write_to=str(png), output_width=256, output_height=256)
+    cairosvg.svg2png(
+        url=str(REPO / "data_gen/sketches/balloon.svg"),
+        write_to=str(png),
+        output_width=256,
+        output_height=256,
+    )
     sketch = load_sketch(png, 64)
     torch.set_num_threads(2)
     # sampler=fast (cheaper alignment) with the paper's schedule scaled to 10 steps, as `make demo` runs it
@@ -223,8 +246,12 @@ def test_shipped_model_animates_a_sketch(shipped, tmp_path):
     masks = stroke_mask(frames)
     assert all(m.any() and m.mean() < 0.5 for m in masks), "every frame has strokes on white paper"
     # frame 0 follows the sketch (the reference frame at work), far more than plain text-to-video's does
-    plain = FlipSketchPipeline(shipped, SamplerConfig(reference_frame=False, num_inference_steps=10, tau1=4, tau2=6))
-    plain_masks = stroke_mask(binarize(np.asarray(plain(sketch, "a balloon floating up in the air", seeds=[0]).frames[0])))
+    plain = FlipSketchPipeline(
+        shipped, SamplerConfig(reference_frame=False, num_inference_steps=10, tau1=4, tau2=6)
+    )
+    plain_masks = stroke_mask(
+        binarize(np.asarray(plain(sketch, "a balloon floating up in the air", seeds=[0]).frames[0]))
+    )
     ref = stroke_mask(np.asarray(sketch.convert("L")))
     iou, iou_plain = stroke_iou(ref, masks[0]), stroke_iou(ref, plain_masks[0])
     assert iou >= 0.4 and iou > iou_plain + 0.2, (iou, iou_plain)
@@ -236,16 +263,45 @@ def test_evidence_script_end_to_end_on_the_random_tiny_model(tmp_path, monkeypat
     out = tmp_path / "ev"
     cmd = [
         sys.executable, str(REPO / "experiments" / "tiny_world_evidence.py"), "--seeds", "0", "--steps", "2",
-        "--jobs", "2", "--threads", "1", "--out", str(out), "--methods", "full,no_composition,lambda0,lambda1",
+        "--jobs", "2", "--threads", "1", "--out", str(out), "--methods", "full,no_composition,t2v_plain,lambda0,lambda1",
         "model=tiny", "benchmark.only=[cat,fish]", "sampler.num_frames=3", "sampler.align_iters=1",
     ]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     ev = json.loads((out / "evidence.json").read_text())
-    assert set(ev["stats"]) == {"full", "no_composition", "lambda0", "lambda1"}
-    assert ev["paired_wins"][1] == 2, "2 sketches x 1 seed"
-    assert 0.0 < ev["attention_entropy_ratio"]["spatial"] <= 1.0 and "temporal" in ev["attention_entropy_ratio"]
-    assert len(ev["checks"]) == 5 and all(isinstance(v, bool) for v in ev["checks"].values())
-    assert "claims hold" in r.stdout and "| full |" in r.stdout
+    assert set(ev["stats"]) == {"full", "no_composition", "t2v_plain", "lambda0", "lambda1"}
+    for m, s in ev["stats"].items():
+        assert 0.0 <= s["identity"][0] <= 1.0 and s["ink_ratio"][0] >= 0.0, m
+    assert (
+        0.0 < ev["attention_entropy_ratio"]["spatial"] <= 1.0 and "temporal" in ev["attention_entropy_ratio"]
+    )
+    assert len(ev["checks"]) == 6 and all(isinstance(v, bool) for v in ev["checks"].values())
+    assert set(ev["lambda0_minus_lambda1"]) == {"chamfer", "motion"}
+    assert "claims hold" in r.stdout and "| full |" in r.stdout and "identity" in r.stdout
+    # the contact sheet: 2 sketches x 5 methods, each row the sketch then 3 frames
+    from PIL import Image
+
+    with Image.open(out / "contact_sheet.png") as im:
+        assert im.width > 4 * 64 * 2 and im.height > 2 * 5 * 64 * 2
     # the workers' videos were reused by the reporting pass, not sampled twice
-    assert len(list(out.rglob("animation.gif"))) == 4 * 2
+    assert len(list(out.rglob("animation.gif"))) == 5 * 2
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_every_stage_on_cpu_with_smoke_settings(tmp_path):
+    """experiments/gpu_tiny_world.py: vae -> base -> export -> lora into one loadable folder (CPU, tiny)."""
+    out = tmp_path / "model"
+    r = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "gpu_tiny_world.py"), "--out", str(out), "--device", "cpu",
+         "--smoke", "--minutes", "3", "--init", str(SHIPPED)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=900,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    for sub in ("vae", "unet", "text_encoder", "lora"):
+        assert (out / sub).is_dir(), sub
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "doodles" in card and "2 steps" in card
+    from flipsketch.models import build_model
+
+    comps = build_model("tiny_pretrained", path=str(out))
+    assert comps.unet.config.sample_size == 16

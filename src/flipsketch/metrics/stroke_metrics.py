@@ -166,3 +166,34 @@ def stroke_iou(mask_a: np.ndarray, mask_b: np.ndarray, dilate: int = 1) -> float
         return 1.0
     inter = 0.5 * (int((a & dilate_mask(b, dilate)).sum()) + int((b & dilate_mask(a, dilate)).sum()))
     return float(inter / (na + nb - inter))
+
+
+def ink_ratio(sketch, frames, skip_first: bool = False) -> float:
+    """Median over frames of (stroke pixels of the frame) / (stroke pixels of the sketch).
+
+    About 1 for a drawing that keeps its strokes; far above 1 for filled blobs, near 0 for a
+    frame that lost its drawing. A sketch without strokes gives inf (any ink) or 1.0 (none).
+    """
+    sk, fr = stroke_mask(gray_image(sketch)), stroke_mask(gray_frames(frames))
+    _check_same_size(sk, fr)
+    fr = fr[1:] if skip_first else fr
+    n = int(sk.sum())
+    counts = fr.reshape(len(fr), -1).sum(1).astype(np.float64)
+    if n == 0:
+        return 1.0 if not counts.any() else math.inf
+    return float(np.median(counts / n))
+
+
+def nearest_sketch(frames, sketches, skip_first: bool = False) -> np.ndarray:
+    """For each frame, the index of the sketch (of `sketches`, same size) nearest by stroke Chamfer.
+
+    The identity test of a sketch animation: a frame that still shows its input drawing is nearer
+    to that drawing than to any other candidate.
+    """
+    fr = stroke_mask(gray_frames(frames))
+    fr = fr[1:] if skip_first else fr
+    masks = [stroke_mask(gray_image(s)) for s in sketches]
+    for m in masks:
+        _check_same_size(m, fr)
+    dist = np.array([[chamfer_distance(f, m) for m in masks] for f in fr])
+    return dist.argmin(1)

@@ -30,7 +30,40 @@ from pathlib import Path
 import torch
 
 from ..errors import report_user_errors
-from .shapes import VERBS, WorldConfig, render_batch
+from .shapes import WorldConfig, render_batch
+
+DOMAINS = (
+    "doodles",
+    "shapes",
+)  # doodles: moving line drawings (the default); shapes: the first world's filled shapes
+
+
+def render_domain(domain: str, seeds, frames: int) -> tuple[torch.Tensor, list[str]]:
+    """(B, F, 3, H, W) in [-1, 1] and captions from the chosen base domain."""
+    if domain == "doodles":
+        from .doodles import render_doodle_batch
+
+        return render_doodle_batch(seeds, RESOLUTION, frames)
+    if domain == "shapes":
+        return render_batch(seeds, WorldConfig(RESOLUTION, frames))
+    raise ValueError(f"unknown domain {domain!r}; choose from {', '.join(DOMAINS)}")
+
+
+def _init_from_folder(module, folder: Path | None) -> bool:
+    """Start `module` from the weights of a diffusers/transformers subfolder (e.g. the shipped model)."""
+    if folder is None:
+        return False
+    from safetensors.torch import load_file
+
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        return False
+    missing, unexpected = module.load_state_dict(load_file(str(files[0])), strict=False)
+    if unexpected or len(missing) > 0:
+        print(f"init from {folder}: {len(missing)} missing, {len(unexpected)} unexpected keys", flush=True)
+    print(f"init from {folder}", flush=True)
+    return True
+
 
 RESOLUTION = 64
 FRAMES = 8
@@ -78,7 +111,11 @@ def _save_state(run: Path, modules: dict, opt, step: int, extra: dict) -> None:
     from safetensors.torch import save_file
 
     run.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{k}.{n}": t.detach().contiguous().cpu() for k, m in modules.items() for n, t in m.state_dict().items()}
+    tensors = {
+        f"{k}.{n}": t.detach().contiguous().cpu()
+        for k, m in modules.items()
+        for n, t in m.state_dict().items()
+    }
     tmp = run / "state.safetensors.tmp"
     save_file(tensors, str(tmp))
     torch.save(opt.state_dict(), run / "optim.pt.tmp")
@@ -127,6 +164,9 @@ def train_vae(
     save_every: int,
     seed: int,
     init_from: Path | None = None,
+    domain: str = "doodles",
+    init_dir: Path | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train the AutoencoderKL; with `init_from` (a finished vae run) fine-tune its decoder only.
 
@@ -138,27 +178,34 @@ def train_vae(
     if init_from is not None:
         vae.load_state_dict(load_trained_vae(init_from).state_dict())
         seed += 7919  # a data stream of its own
+    else:
+        _init_from_folder(vae, init_dir and init_dir / "vae")
     ema = build_vae().requires_grad_(False)
     ema.load_state_dict(vae.state_dict())
-    trainable = [p for n, p in vae.named_parameters() if init_from is None or n.startswith(("decoder.", "post_quant_conv."))]
+    vae.to(device)
+    ema.to(device)
+    trainable = [
+        p
+        for n, p in vae.named_parameters()
+        if init_from is None or n.startswith(("decoder.", "post_quant_conv."))
+    ]
     if init_from is not None:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
     state = _load_state(run, {"vae": vae, "ema": ema}, opt)
     step, t0, spent = int(state["step"]), time.time(), float(state.get("seconds", 0.0))
-    cfg = WorldConfig(RESOLUTION, 2)
-    print(f"vae: step {step} -> {steps} (or {minutes} min)", flush=True)
+    print(f"vae ({domain}): step {step} -> {steps} (or {minutes} min)", flush=True)
     while step < steps and (time.time() - t0) < minutes * 60:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         seeds = torch.randint(2**31 - 1, (batch,), generator=g).tolist()
-        x, _ = render_batch(seeds, cfg)
-        x = x[:, int(step % 2)]  # one frame of each clip
+        x, _ = render_domain(domain, seeds, 2)
+        x = x[:, int(step % 2)].to(device)  # one frame of each clip
         for pg in opt.param_groups:
             pg["lr"] = _lr(step, lr, 50)
         with torch.set_grad_enabled(init_from is None):
             post = vae.encode(x).latent_dist
-            z = post.sample(generator=g)
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(device)
         rec = vae.decode(z).sample
         ink = (x[:, :1] < 0.0).float()
         w = 1.0 + 4.0 * ink  # strokes are few pixels: weight them up
@@ -175,7 +222,12 @@ def train_vae(
                 pe.lerp_(p, 1 - d)
         step += 1
         if step % 10 == 0:
-            row = {"step": step, "loss": float(loss_rec.detach()), "kl": float(kl.detach()), "t": round(time.time() - t0, 1)}
+            row = {
+                "step": step,
+                "loss": float(loss_rec.detach()),
+                "kl": float(kl.detach()),
+                "t": round(time.time() - t0, 1),
+            }
             _log(run, row)
             print(row, flush=True)
         if step % save_every == 0 or step >= steps:
@@ -191,7 +243,7 @@ def _require(path: Path, stage: str) -> None:
         raise UserError(f"{path} not found: run `--stage {stage}` first (same --run)")
 
 
-def load_trained_vae(run: Path, decoder_run: Path | None = None):
+def load_trained_vae(run: Path, decoder_run: Path | None = None, domain: str = "doodles"):
     """The EMA VAE of a finished `vae` stage, with its scaling factor set from the latents' spread.
 
     `decoder_run`: take the weights of a decoder fine-tuning run instead (same encoder) when it exists.
@@ -206,7 +258,7 @@ def load_trained_vae(run: Path, decoder_run: Path | None = None):
     vae.requires_grad_(False).eval()
     prog = json.loads((run / "progress.json").read_text())
     if "scaling_factor" not in prog:
-        x, _ = render_batch(range(10_000_000, 10_000_256), WorldConfig(RESOLUTION, 1))
+        x, _ = render_domain(domain, range(10_000_000, 10_000_256), 1)
         with torch.no_grad():
             z = torch.cat([vae.encode(c[:, 0]).latent_dist.mean for c in x.split(64)])
         prog["scaling_factor"] = float(1.0 / z.std())
@@ -224,7 +276,18 @@ def build_base():
 
 
 def train_base(
-    run: Path, vae_run: Path, steps: int, minutes: float, batch: int, lr: float, save_every: int, seed: int
+    run: Path,
+    vae_run: Path,
+    steps: int,
+    minutes: float,
+    batch: int,
+    lr: float,
+    save_every: int,
+    seed: int,
+    domain: str = "doodles",
+    init_dir: Path | None = None,
+    device: str = "cpu",
+    entropy_every: int = 250,
 ) -> dict:
     from diffusers import DDPMScheduler
 
@@ -232,14 +295,19 @@ def train_base(
     from ..models.tokenizer import build_clip_tokenizer
 
     torch.manual_seed(seed)
-    vae = load_trained_vae(vae_run)
+    vae = load_trained_vae(vae_run, domain=domain)
     sf = float(vae.config.scaling_factor)
     text, unet = build_base()
+    if init_dir is not None:
+        _init_from_folder(text, init_dir / "text_encoder")
+        _init_from_folder(unet, init_dir / "unet")
     ema_text, ema_unet = build_base()
     ema_text.load_state_dict(text.state_dict())
     ema_unet.load_state_dict(unet.state_dict())
     for m in (ema_text, ema_unet):
         m.requires_grad_(False)
+    for m in (vae, text, unet, ema_text, ema_unet):
+        m.to(device)
     params = list(text.parameters()) + list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
     modules = {"text": text, "unet": unet, "ema_text": ema_text, "ema_unet": ema_unet}
@@ -249,26 +317,27 @@ def train_base(
     sched = DDPMScheduler(**{k: v for k, v in MODELSCOPE_SCHEDULER.items() if k != "set_alpha_to_one"})
     acp = sched.alphas_cumprod
     snr = acp / (1 - acp)
-    cfg = WorldConfig(RESOLUTION, FRAMES)
-    print(f"base: step {step} -> {steps} (or {minutes} min), vae scaling {sf:.4f}", flush=True)
+    print(f"base ({domain}): step {step} -> {steps} (or {minutes} min), vae scaling {sf:.4f}", flush=True)
     while step < steps and (time.time() - t0) < minutes * 60:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         seeds = torch.randint(2**31 - 1, (batch,), generator=g).tolist()
-        x, caps = render_batch(seeds, cfg)
+        x, caps = render_domain(domain, seeds, FRAMES)
         caps = ["" if float(torch.rand((), generator=g)) < 0.1 else c for c in caps]
         with torch.no_grad():
-            z = vae.encode(x.flatten(0, 1)).latent_dist.sample(generator=g) * sf
+            post = vae.encode(x.flatten(0, 1).to(device)).latent_dist
+            z = (post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(device)) * sf
         z = z.unflatten(0, (batch, FRAMES)).permute(0, 2, 1, 3, 4)  # B, C, F, h, w
-        noise = torch.randn(z.shape, generator=g)
+        noise = torch.randn(z.shape, generator=g).to(device)
         t = torch.randint(0, 1000, (batch,), generator=g)
-        zt = sched.add_noise(z, noise, t)
+        zt = sched.add_noise(z, noise, t.to(device))
         ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
         for pg in opt.param_groups:
             pg["lr"] = _lr(step, lr, 200)
-        emb = text(ids)[0]
-        pred = unet(zt, t, encoder_hidden_states=emb).sample
-        w = (torch.clamp(snr[t], max=5.0) / snr[t]).view(-1, 1, 1, 1, 1)  # min-SNR-5 (epsilon)
-        loss = (w * (pred - noise) ** 2).mean()
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
+            emb = text(ids.to(device))[0]
+            pred = unet(zt, t.to(device), encoder_hidden_states=emb).sample
+        w = (torch.clamp(snr[t], max=5.0) / snr[t]).view(-1, 1, 1, 1, 1).to(device)  # min-SNR-5 (epsilon)
+        loss = (w * (pred.float() - noise) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -280,13 +349,49 @@ def train_base(
                     pe.lerp_(p, 1 - d)
         step += 1
         if step % 10 == 0:
-            row = {"step": step, "loss": float(loss), "gn": float(gn), "t": round(time.time() - t0, 1)}
+            row = {
+                "step": step,
+                "loss": float(loss.detach()),
+                "gn": float(gn),
+                "t": round(time.time() - t0, 1),
+            }
             _log(run, row)
             print(row, flush=True)
         if step % save_every == 0:
             _save_state(run, modules, opt, step, {"vae_scaling": sf, "seconds": spent + time.time() - t0})
+        if step % entropy_every == 0:
+            _log(
+                run,
+                {
+                    "step": step,
+                    "attention_entropy": _probe_entropy(ema_unet, ema_text, vae, tok, sf, domain, device),
+                },
+            )
     _save_state(run, modules, opt, step, {"vae_scaling": sf, "seconds": spent + time.time() - t0})
     return {"step": step}
+
+
+def _probe_entropy(unet, text, vae, tok, sf: float, domain: str, device) -> dict[str, float]:
+    """Self-attention entropy ratio of the EMA model on 2 fixed clips at t=500 (tracked while training)."""
+    from diffusers import DDPMScheduler
+
+    from ..models.tiny import MODELSCOPE_SCHEDULER
+    from .diagnostics import attention_entropy
+
+    x, caps = render_domain(domain, [123_456_789, 987_654_321], FRAMES)
+    sched = DDPMScheduler(**{k: v for k, v in MODELSCOPE_SCHEDULER.items() if k != "set_alpha_to_one"})
+    with torch.no_grad():
+        z = vae.encode(x.flatten(0, 1).to(device)).latent_dist.mean * sf
+        z = z.unflatten(0, (2, FRAMES)).permute(0, 2, 1, 3, 4)
+        t = torch.full((2,), 500)
+        zt = sched.add_noise(
+            z, torch.randn(z.shape, generator=torch.Generator().manual_seed(0)).to(device), t.to(device)
+        )
+        ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+        emb = text(ids.to(device))[0]
+    ent = attention_entropy(unet, zt, t.to(device), emb)
+    print(f"attention entropy / log(n): {ent}", flush=True)
+    return ent
 
 
 # ---------------------------------------------------------------------------- export + LoRA
@@ -351,7 +456,12 @@ def train_lora(run: Path, out: Path, steps: int, overrides: list[str]) -> Path:
     shutil.rmtree(lora_run, ignore_errors=True)
     t0 = time.time()
     cfg = compose_train(
-        ["experiment=tiny_world_lora", f"model.path={out.resolve()}", f"trainer.max_steps={steps}", *overrides],
+        [
+            "experiment=tiny_world_lora",
+            f"model.path={out.resolve()}",
+            f"trainer.max_steps={steps}",
+            *overrides,
+        ],
         out_dir=lora_run.resolve(),
     )
     try:
@@ -368,9 +478,26 @@ def train_lora(run: Path, out: Path, steps: int, overrides: list[str]) -> Path:
     return out / "lora" / LORA_FILENAME
 
 
+def entropy_track(run: Path) -> str:
+    """The base stage's logged attention-entropy probes, as 'step N: spatial a / temporal b; ...'."""
+    log = run / "base" / "log.jsonl"
+    if not log.exists():
+        return "not measured"
+    rows = [json.loads(x) for x in log.read_text().splitlines() if "attention_entropy" in x]
+    if not rows:
+        return "not measured"
+    pick = rows if len(rows) <= 6 else [rows[int(i * (len(rows) - 1) / 5)] for i in range(6)]
+    return "; ".join(
+        f"step {r['step']}: spatial {r['attention_entropy'].get('spatial', float('nan')):.3f} / "
+        f"temporal {r['attention_entropy'].get('temporal', float('nan')):.3f}"
+        for r in pick
+    )
+
+
 def write_model_card(run: Path, out: Path) -> Path:
     """MODEL_CARD.md beside the weights: data, architecture, steps, commands, wall time, sizes."""
     from . import HELDOUT_SKETCHES
+    from .doodles import PHRASES as DOODLE_PHRASES
 
     def stage(name: str) -> str:
         if not (run / name / "progress.json").exists():
@@ -382,8 +509,16 @@ def write_model_card(run: Path, out: Path) -> Path:
     sizes = "\n".join(f"| `{f.relative_to(out)}` | {f.stat().st_size / 1e6:.2f} MB |" for f in files)
     total = sum(f.stat().st_size for f in files) / 1e6
     n_params = {}
-    for sub, cls in (("unet", "UNet3DConditionModel"), ("vae", "AutoencoderKL"), ("text_encoder", "CLIPTextModel")):
-        f = out / sub / ("diffusion_pytorch_model.safetensors" if sub != "text_encoder" else "model.safetensors")
+    for sub, cls in (
+        ("unet", "UNet3DConditionModel"),
+        ("vae", "AutoencoderKL"),
+        ("text_encoder", "CLIPTextModel"),
+    ):
+        f = (
+            out
+            / sub
+            / ("diffusion_pytorch_model.safetensors" if sub != "text_encoder" else "model.safetensors")
+        )
         if f.exists():
             from safetensors import safe_open
 
@@ -392,7 +527,7 @@ def write_model_card(run: Path, out: Path) -> Path:
     arch = "\n".join(f"| {sub} | `{cls}` | {n / 1e6:.2f} M |" for sub, (cls, n) in n_params.items())
     text = f"""# tiny_pretrained: the project's own small text-to-video model
 
-Built from scratch on 2 CPU cores by `make tiny-world` (the stages of `python -m flipsketch.tiny_world.train`).
+Trained on 2 CPU cores by `make tiny-world` (the stages of `python -m flipsketch.tiny_world.train`).
 It has the same component classes as ModelScope text-to-video-ms-1.7b, so every code path that
 FlipSketch runs on the real model runs here too. Load it with `model=tiny_pretrained`.
 
@@ -406,28 +541,38 @@ FlipSketch runs on the real model runs here too. Load it with `model=tiny_pretra
 spread), spatial self-attention at 16x16 and 8x8, text hidden size {TEXT_HIDDEN}.
 
 ## Data
-- **Base (VAE, text encoder, UNet3D):** procedural clips drawn on the fly by `flipsketch.tiny_world.shapes`:
-  circles, squares, triangles, stars, blobs, ellipses, diamonds, hexagons and free scribbles, filled grey or
-  black, striped, checkered, dotted or only outlined, on white or light-grey paper, moving with one of
-  {len(VERBS)} motions ({", ".join(VERBS)}) named in the caption ("a striped star spinning").
-  {FRAMES} frames per clip, 10% empty captions (for classifier-free guidance). No sketch data.
+- **Base (VAE, text encoder, UNet3D): moving doodles.** Procedural line drawings drawn on the fly by
+  `flipsketch.tiny_world.doodles`: creatures (a body outline, head, eye, legs, tail, ears), houses,
+  flags, stars, flowers, cars, waves, spirals, scribbles and outlined shapes, as cubic Bezier strokes
+  0.7-1.9 px wide, moved by `data_gen`'s motion programs ({", ".join(DOODLE_PHRASES)}) and rasterised by
+  its cairo renderer; the caption names a subject and the motion ("a doodle of a cat jumping").
+  {FRAMES} frames per clip, 10% empty captions (for classifier-free guidance). No shipped sketch is used.
 - **Sketch LoRA (`lora/`):** rank 4 on the UNet attention projections, trained with the project's
   Lightning trainer (`experiment=tiny_world_lora`) on `data_gen` clips of the shipped sketches
   (black strokes on white), leaving out the held-out sketches {", ".join(HELDOUT_SKETCHES)}.
 
-## Training
+## Lineage
+The VAE, text encoder and UNet3D continue from the first tiny_pretrained (the `--init` of the vae and
+base stages), which was trained from scratch here on filled, grey and textured moving shapes
+(`flipsketch.tiny_world.shapes`, `--domain shapes`): VAE 550 steps + decoder 300 steps (25 min), base
+1,360 steps (72 min). That model drew filled blobs; the doodle stages below retrained it on line drawings.
+
+## Training (this model's stages)
 | stage | what | steps and wall time (2 cores) |
 |---|---|---|
-| vae | AutoencoderKL, L1 + L2 (strokes weighted x5) + 1e-4 KL, AdamW 1e-3, batch 16 frames, EMA 0.99 | {stage("vae")} |
-| decoder | the VAE decoder alone fine-tuned (encoder and latent space fixed), AdamW 5e-4, batch 16 | {stage("decoder")} |
-| base | CLIPTextModel + UNet3D jointly, epsilon loss, min-SNR-5 weighting, AdamW 1e-3, batch 4 clips of 8 frames, EMA 0.998 | {stage("base")} |
+| vae | AutoencoderKL on doodle frames, L1 + L2 (strokes weighted x5) + 1e-4 KL, AdamW 5e-4, batch 16 frames, EMA 0.99 | {stage("vae")} |
+| decoder | optional: the VAE decoder alone fine-tuned (encoder and latent space fixed) | {stage("decoder")} |
+| base | CLIPTextModel + UNet3D jointly on moving doodles, epsilon loss, min-SNR-5 weighting, AdamW 1e-3, batch 4 clips of 8 frames, EMA 0.998 | {stage("base")} |
 | lora | rank-4 LoRA, `experiment=tiny_world_lora` | {stage("lora")} |
 
+Self-attention sharpness of the base while it trained (entropy / log(sequence length), EMA weights,
+t=500; 1 = uniform): {entropy_track(run)}.
+
 Commands: `make tiny-world` runs, in order,
-`python -m flipsketch.tiny_world.train --stage vae`, `--stage decoder`, `--stage base`, `--stage export`,
-`--stage lora` (each resumable: rerun after a stop to continue; `TINY_WORLD_STEPS` sets the base stage's
-length). The shipped weights came from this run; the base stage trained while the decoder stage ran on
-the same two cores for its first minutes.
+`python -m flipsketch.tiny_world.train --stage vae --init src/flipsketch/assets/tiny_pretrained`,
+`--stage base --init ...`, `--stage export`, `--stage lora` (each resumable: rerun after a stop to
+continue; `TINY_WORLD_STEPS` / `TINY_WORLD_MINUTES` bound the base stage). On a GPU,
+`make tiny-world-gpu` (`experiments/gpu_tiny_world.py`) runs every stage within 9 minutes.
 
 ## Files ({total:.1f} MB of safetensors)
 | file | size |
@@ -440,32 +585,94 @@ Licence: MIT, like the project; trained only on data the project generates itsel
     return out / "MODEL_CARD.md"
 
 
+def _init_source(folder: Path) -> Path:
+    """Copy an --init model folder aside: export overwrites the shipped folder it usually names."""
+    import shutil
+    import tempfile
+
+    from ..errors import UserError
+
+    if not (folder / "unet").is_dir() and not (folder / "vae").is_dir():
+        raise UserError(f"--init {folder}: not a model folder (no unet/ or vae/)")
+    dst = Path(tempfile.mkdtemp(prefix="tiny_world_init_"))
+    for sub in ("vae", "unet", "text_encoder"):
+        if (folder / sub).is_dir():
+            shutil.copytree(folder / sub, dst / sub)
+    return dst
+
+
 @report_user_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=["vae", "base", "decoder", "export", "lora"], required=True)
     p.add_argument("--out", default=str(DEFAULT_OUT), help="where export/lora write the model folder")
     p.add_argument("--run", default="runs/tiny_world", help="folder for the stages' resumable state")
-    p.add_argument("--steps", type=int, default=None, help="stop at this step (vae 600, decoder 300, base 20000, lora 150)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="stop at this step (vae 600, decoder 300, base 20000, lora 150)",
+    )
     p.add_argument("--minutes", type=float, default=1e9, help="stop after this much wall time")
     p.add_argument("--batch", type=int, default=None, help="per step: vae/decoder 16 frames, base 4 clips")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="vae/decoder/base: cpu or cuda (bf16 autocast on cuda)")
+    p.add_argument(
+        "--domain", choices=DOMAINS, default="doodles", help="base-domain clips (default: doodles)"
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        help="vae/base: start from the weights of this model folder (e.g. the shipped tiny_pretrained) "
+        "instead of random ones; ignored when the stage resumes its own state",
+    )
     p.add_argument("overrides", nargs="*", help="lora stage: extra Hydra overrides for flipsketch-train")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     run = Path(a.run)
+    init = _init_source(Path(a.init)) if a.init else None
     if a.stage == "vae":
-        train_vae(run / "vae", a.steps or 600, a.minutes, a.batch or 16, a.lr or 1e-3, a.save_every, a.seed)
+        train_vae(
+            run / "vae",
+            a.steps or 600,
+            a.minutes,
+            a.batch or 16,
+            a.lr or 1e-3,
+            a.save_every,
+            a.seed,
+            domain=a.domain,
+            init_dir=init,
+            device=a.device,
+        )
     elif a.stage == "decoder":
         train_vae(
-            run / "decoder", a.steps or 300, a.minutes, a.batch or 16, a.lr or 5e-4, a.save_every, a.seed, run / "vae"
+            run / "decoder",
+            a.steps or 300,
+            a.minutes,
+            a.batch or 16,
+            a.lr or 5e-4,
+            a.save_every,
+            a.seed,
+            run / "vae",
+            domain=a.domain,
+            device=a.device,
         )
     elif a.stage == "base":
         train_base(
-            run / "base", run / "vae", a.steps or 20000, a.minutes, a.batch or 4, a.lr or 1e-3, a.save_every, a.seed
+            run / "base",
+            run / "vae",
+            a.steps or 20000,
+            a.minutes,
+            a.batch or 4,
+            a.lr or 1e-3,
+            a.save_every,
+            a.seed,
+            domain=a.domain,
+            init_dir=init,
+            device=a.device,
         )
     elif a.stage == "export":
         print(f"exported {export_base(run, Path(a.out))}")
