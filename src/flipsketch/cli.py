@@ -1,12 +1,28 @@
-"""Shared plumbing for Hydra-style command lines: config composition with one-line errors."""
+"""Shared plumbing for the Hydra-style command lines: every CLI refuses bad input the same way.
+
+* `compose_config` composes conf/<name>.yaml with the overrides; a malformed override, an unknown
+  key or an unknown group option becomes one `UserError` line ("did you mean ..." for near misses,
+  how to quote a prompt that Hydra's lexer cannot read).
+* `hydra_cli` builds a console `main(argv)` around `@hydra.main`: the overrides are composed and
+  the CLI's `check(cfg)` runs *before* Hydra creates its run folder, so refused input writes
+  nothing; a `UserError` raised later by the task removes the run folder it leaves behind. Either
+  way the user sees one `error:` line and exit code 2.
+"""
 
 from __future__ import annotations
 
+import difflib
+import logging
+import re
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, report_user_errors
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+MAX_PRECHECKED_JOBS = 64  # a multirun's first jobs are composed and checked up front
 
 
 def conf_dir() -> str:
@@ -15,20 +31,160 @@ def conf_dir() -> str:
     return str(CONF_DIR)
 
 
-def compose_config(config_name: str, overrides: list[str]):
-    """Compose conf/<config_name>.yaml with Hydra overrides; bad overrides become a UserError."""
+# ----------------------------------------------------------------------------- override parsing
+def _bash_quoted(text: str) -> str:
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", text) + '"'
+
+
+def _quoting_hint(override: str) -> str:
+    key, _, value = override.partition("=")
+    hydra_value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    hydra_form = f"{key}={hydra_value}"
+    return (
+        f"cannot read {override!r}: Hydra needs this value quoted; in bash type "
+        f"{key}={_bash_quoted(hydra_value)} so that Hydra sees {hydra_form}"
+    )
+
+
+_UNQUOTED_OK = re.compile(r"^[A-Za-z0-9_\-+./\\:*?$%@&~ \t]*$")
+
+
+def _parse_error_message(override: str, exc: Exception) -> str:
+    key, eq, value = override.partition("=")
+    if not eq:
+        return f"cannot read {override!r}: an override is key=value (e.g. sampler.lambda_=0.3)"
+    if not key.strip():
+        return f"cannot read {override!r}: the key before '=' is missing"
+    looks_structured = value.strip().startswith(("[", "{", '"', "'")) or value.strip().endswith(")")
+    if value and not looks_structured and not _UNQUOTED_OK.match(value):
+        return _quoting_hint(override)
+    first = " ".join(str(exc).split("See https://")[0].split())
+    return f"cannot read {override!r}: {first[:200]}"
+
+
+def parse_overrides(overrides: list[str]):
+    """Parse with Hydra's grammar; a bad override is one line saying which and how to fix it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for o in overrides:
+        try:
+            parsed += parser.parse_overrides([o])
+        except HydraException as exc:
+            raise UserError(_parse_error_message(o, exc)) from None
+    return parsed
+
+
+# ----------------------------------------------------------------------------- composition
+def _groups() -> list[str]:
+    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()) if CONF_DIR.is_dir() else []
+
+
+def config_keys(node, prefix: str = "") -> list[str]:
+    """Every dotted key of a composed config (nested mappings included)."""
+    from omegaconf import DictConfig
+
+    keys = []
+    if isinstance(node, DictConfig):
+        for k in node.keys():
+            name = f"{prefix}.{k}" if prefix else str(k)
+            keys.append(name)
+            try:
+                child = node._get_node(k)
+            except Exception:  # noqa: BLE001 - a key we cannot look into is still a key
+                continue
+            if isinstance(child, DictConfig):
+                keys += config_keys(child, name)
+    return keys
+
+
+def did_you_mean(word: str, candidates) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    if not close:  # compare the last part within the same parent (sampler.lamda_ -> sampler.lambda_)
+        parent, _, leaf = word.rpartition(".")
+        same = [c for c in candidates if c.rpartition(".")[0] == parent]
+        close = [c for c in same if difflib.get_close_matches(leaf, [c.rpartition(".")[2]], n=1, cutoff=0.6)][
+            :1
+        ]
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _raw_compose(config_name: str, overrides: list[str], return_hydra_config: bool = False):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(overrides))
+            return compose(
+                config_name=config_name,
+                overrides=list(overrides),
+                return_hydra_config=return_hydra_config,
+            )
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _known_keys(config_name: str, overrides: list[str], bad: str) -> list[str]:
+    """Keys of the config composed without the offending override (or with none at all)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    rest = [o for o in overrides if o.lstrip("+~").partition("=")[0] != bad]
+    for attempt in (rest, []):
+        try:
+            cfg = _raw_compose(config_name, attempt)
+        except (HydraException, OmegaConfBaseException, ValueError):
+            continue
+        return [k for k in config_keys(cfg) if not k.startswith("hydra")] + _groups()
+    return _groups()
+
+
+def explain_compose_error(config_name: str, overrides: list[str], exc: Exception) -> str:
+    text = str(exc)
+    m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if m:
+        group, option = m.group(1), m.group(2)
+        opts = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], flags=re.M)
+        if not opts and (CONF_DIR / group).is_dir():
+            opts = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        choose = f"; choose one of {', '.join(opts)}" if opts else ""
+        return f"bad configuration: unknown {group}={option}{choose}{did_you_mean(option, opts)}"
+    m = re.search(r"Could not (?:override|append to) '([^']+)'", text) or re.search(
+        r"Could not delete from config\. '([^']+)' does not exist", text
+    )
+    if m:
+        key = m.group(1)
+        value = next((o.partition("=")[2] for o in overrides if o.lstrip("+~").partition("=")[0] == key), "")
+        groups = [g for g in _groups() if (CONF_DIR / g / f"{value}.yaml").is_file()]
+        hint = did_you_mean(key, groups) or did_you_mean(key, _known_keys(config_name, overrides, key))
+        return f"bad configuration: unknown setting {key!r}{hint}"
+    m = re.search(r"Ambiguous value for argument '([^']+)'", text)
+    if m:
+        key, _, value = m.group(1).partition("=")
+        return (
+            f"bad configuration: {m.group(1)!r} has a comma, which makes a list or a sweep; "
+            f"for text write {key}='{value}' (in bash: \"{key}='{value}'\"), for a list {key}=[...]"
+        )
+    msg = " ".join(text.split("See https://")[0].split())
+    if isinstance(exc.__cause__, Exception) and str(exc.__cause__):
+        msg += " (" + " ".join(str(exc.__cause__).split())[:150] + ")"
+    return f"bad configuration: {msg[:300]}"
+
+
+def compose_config(config_name: str, overrides: list[str], return_hydra_config: bool = False):
+    """Compose conf/<config_name>.yaml with Hydra overrides; bad overrides become one UserError line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides)
+    parse_overrides(overrides)
+    try:
+        return _raw_compose(config_name, overrides, return_hydra_config)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        msg = " ".join(str(exc).split())
-        raise UserError(f"bad configuration: {msg[:300]}") from None
+        raise UserError(explain_compose_error(config_name, overrides, exc)) from None
 
 
 def instantiate_checked(node, **kwargs):
@@ -47,33 +203,156 @@ def instantiate_checked(node, **kwargs):
         raise
 
 
-def hydra_cli(config_name: str, task, result=None, on_exit=None):
-    """A console `main()` around `@hydra.main` for `task(cfg)`: a UserError raised by the task is
-    one stderr line and exit code 2 (Hydra alone would print a trace and exit 1); `result(cfg, out)`
-    gives the value a sweeper optimises; `on_exit()` always runs (e.g. closing the W&B run)."""
+# ----------------------------------------------------------------------------- run folders
+def _nearest_existing(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _close_log_files_under(folder: Path) -> None:
+    folder = folder.absolute()
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        for h in list(logger.handlers):
+            name = getattr(h, "baseFilename", None)
+            if name and Path(name).absolute().is_relative_to(folder):
+                logger.removeHandler(h)
+                h.close()
+
+
+def remove_run_dir(run_dir: Path, anchor: Path | None) -> None:
+    """Remove a refused run's folder (and the empty parents it created below `anchor`, the
+    nearest folder that existed before the run). A folder that existed before is left alone."""
+    run_dir = Path(run_dir).absolute()
+    if anchor is None or run_dir == anchor or not run_dir.is_relative_to(anchor):
+        return
+    _close_log_files_under(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    parent = run_dir.parent
+    while parent != anchor and parent.is_relative_to(anchor) and parent.is_dir():
+        left = [p.name for p in parent.iterdir()]
+        if left and left != ["multirun.yaml"]:
+            break
+        shutil.rmtree(parent, ignore_errors=True)
+        parent = parent.parent
+
+
+# ----------------------------------------------------------------------------- console mains
+def _split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    flags = [a for a in argv if a.startswith("-")]
+    return flags, [a for a in argv if not a.startswith("-")]
+
+
+def _sweep_jobs(overrides: list[str]) -> list[list[str]] | None:
+    """The override lists of a command-line multirun (None: a sweep only Hydra's sweeper can expand)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.errors import HydraException
+
+    parsed = parse_overrides(overrides)
+    try:
+        batches = BasicSweeper.split_arguments(parsed, None)
+    except HydraException:
+        return None
+    return batches[0] if batches else [[]]
+
+
+def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path | None:
+    """Compose and check the run (every job of a command-line sweep, up to a cap) before Hydra
+    starts. Returns the nearest existing folder above the run folder Hydra will create (None when
+    Hydra's own flags such as --help or --cfg are given: Hydra handles those)."""
+    from omegaconf import open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    flags, overrides = _split_argv(argv)
+    multirun = any(f in ("-m", "--multirun") for f in flags)
+    if any(f not in ("-m", "--multirun") for f in flags):
+        return None
+    jobs = _sweep_jobs(overrides) if multirun else [overrides]
+    if jobs is None:  # e.g. an optuna search space: compose the plain overrides only
+        jobs = [[o for o in overrides if "," not in o.partition("=")[2]]]
+        check = None
+    anchor = None
+    for job in jobs[:MAX_PRECHECKED_JOBS]:
+        cfg = compose_config(config_name, job, return_hydra_config=True)
+        if anchor is None:
+            try:
+                run_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+                anchor = _nearest_existing(Path(str(run_dir)))
+            except OmegaConfBaseException:  # an unresolvable run folder: Hydra will say so
+                anchor = None
+        if check is not None:
+            with open_dict(cfg):
+                cfg.pop("hydra", None)  # the task sees the config without it, as inside the run
+            check(cfg)
+    return anchor
+
+
+def hydra_cli(
+    config_name: str,
+    task: Callable,
+    result: Callable | None = None,
+    on_exit: Callable | None = None,
+    check: Callable | None = None,
+):
+    """A console `main(argv=None)` around `@hydra.main` for `task(cfg)`.
+
+    Before Hydra starts, the overrides are parsed and composed and `check(cfg)` runs, so refused
+    input is one line and writes nothing. A `UserError` raised by the task is one stderr line and
+    exit code 2 (Hydra alone would print a trace and exit 1), and the run folder it leaves is
+    removed; `result(cfg, out)` gives the value a sweeper optimises; `on_exit()` always runs
+    (e.g. closing the W&B run)."""
     import hydra
 
     errors: list[UserError] = []
+    failed_dirs: list[Path] = []
 
     @hydra.main(config_path=conf_dir(), config_name=config_name, version_base="1.3")
     def _hydra_main(cfg):
         try:
+            if check is not None:
+                check(cfg)
             out = task(cfg)
             return result(cfg, out) if result is not None else None
         except UserError as exc:
             errors.append(exc)
+            failed_dirs.append(_current_run_dir())
             return None
         finally:
             if on_exit is not None:
                 on_exit()
 
-    from .errors import report_user_errors
-
     @report_user_errors
-    def main() -> None:
+    def main(argv: list[str] | None = None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        from .quiet import quiet_third_party
+
+        quiet_third_party()
         errors.clear()
-        _hydra_main()
+        failed_dirs.clear()
+        anchor = precheck(config_name, argv, check)
+        saved = sys.argv
+        sys.argv = [saved[0] if saved else config_name, *argv]
+        try:
+            _hydra_main()
+        finally:
+            sys.argv = saved
+        for d in failed_dirs:
+            if d is not None:
+                remove_run_dir(d, anchor)
         if errors:
             raise errors[0]
+        return 0
 
     return main
+
+
+def _current_run_dir() -> Path | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except Exception:  # noqa: BLE001 - outside a Hydra run there is no run folder
+        return None
