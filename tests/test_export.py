@@ -94,3 +94,63 @@ def test_export_user_errors(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: no checkpoint")
+
+
+def _hostile_meta(target: str, **kwargs) -> dict:
+    return {
+        "lora": {"rank": 4},
+        "unet_targets": [],
+        "text_encoder_targets": [],
+        "model": {"_target_": target, **kwargs},
+    }
+
+
+class _Payload:
+    """Unpickling this object would create a folder (a stand-in for running any code)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+
+        return (os.makedirs, (self.path,))
+
+
+def test_a_hostile_checkpoint_never_runs_code(tmp_path, capsys):
+    """The model config stored in a checkpoint is data: a `_target_` naming any callable (here
+    os.makedirs) is refused, not called; a pickled payload is refused by weights_only loading."""
+    from flipsketch.export import main
+
+    pwned = tmp_path / "pwned"
+    cases = {
+        "target.ckpt": {
+            "flipsketch": _hostile_meta("os.makedirs", name=str(pwned)),
+            "state_dict": {},
+            "global_step": 1,
+        },
+        "unknown_name.ckpt": {
+            "flipsketch": _hostile_meta("flipsketch.models.build_model", name=str(pwned)),
+            "state_dict": {},
+        },
+        "pickle.ckpt": {"flipsketch": {}, "state_dict": {}, "payload": _Payload(pwned)},
+    }
+    for name, ckpt in cases.items():
+        torch.save(ckpt, tmp_path / name)
+        with pytest.raises(SystemExit) as exc:
+            main(
+                [
+                    f"ckpt_path={tmp_path / name}",
+                    f"out={tmp_path / 'out'}",
+                    f"paths.log_dir={tmp_path / 'logs'}",
+                ]
+            )
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+        assert not pwned.exists(), f"{name} ran code"
+        assert not (tmp_path / "out").exists() and not (tmp_path / "logs").exists()
+        assert {
+            "target.ckpt": "registry name",
+            "unknown_name.ckpt": "unknown model",
+            "pickle.ckpt": "not a readable",
+        }[name] in err[0]

@@ -5,7 +5,9 @@
 
 The LoRA file loads with `build_model(<model>, lora=out)`; the merged folder with
 `build_model("modelscope", path=out/merged)` (or `model=modelscope model.path=...`). The base model is
-the one recorded in the checkpoint unless `model=...` overrides it.
+the one recorded in the checkpoint unless `model=...` overrides it; a recorded model is only ever
+rebuilt by its registry name (tiny, tiny_pretrained, modelscope, ...), never by a `_target_` read
+from the file. Bad input is one `error:` line and exit code 2, with nothing written.
 """
 
 from __future__ import annotations
@@ -18,10 +20,45 @@ from omegaconf.errors import MissingMandatoryValue
 from .cli import hydra_cli
 from .errors import UserError
 
+CKPT_KEY = "flipsketch"  # flipsketch.training.module.CKPT_KEY (not imported: Lightning is slow to load)
+
 
 def default_out(ckpt_path: str | Path) -> Path:
     p = Path(ckpt_path)
     return p.parent.parent / "export" / p.stem
+
+
+def _model_of(ckpt_path, ckpt: dict, model) -> tuple[str, dict]:
+    """The model to rebuild: the user's `model=` config, else the registry name and plain settings
+    recorded in the checkpoint. The checkpoint is data: its `_target_` is never imported, a name
+    outside the registry is refused."""
+    from .models.registry import check_model_config
+
+    if model:
+        return check_model_config(model)
+    recorded = ckpt[CKPT_KEY].get("model")
+    if not recorded:
+        raise UserError(f"{ckpt_path} records no model config: pass model=<name> (e.g. model=modelscope)")
+    try:
+        return check_model_config(recorded, what="the model recorded in the checkpoint")
+    except UserError as exc:
+        raise UserError(f"{exc}; pass model=<name> to choose one") from None
+
+
+def check_export(ckpt_path, out=None, merged: bool = False, model=None) -> tuple[dict, Path, str, dict]:
+    """Everything export needs, checked before any model is built or file written."""
+    from .checks import as_bool, check_out_dir
+    from .training.checkpoint import read_checkpoint
+
+    as_bool(merged, "merged")
+    if ckpt_path in (None, ""):
+        raise UserError("no checkpoint: pass ckpt_path=<run>/checkpoints/last.ckpt")
+    ckpt = read_checkpoint(str(ckpt_path))
+    name, kwargs = _model_of(ckpt_path, ckpt, model)
+    out = check_out_dir(out if out not in (None, "") else default_out(ckpt_path), "out")
+    if merged and (out / "merged").exists() and not (out / "merged").is_dir():
+        raise UserError(f"out: {out / 'merged'} is an existing file, not a folder")
+    return ckpt, out, name, kwargs
 
 
 def export_checkpoint(
@@ -31,19 +68,15 @@ def export_checkpoint(
     model: dict | None = None,
 ) -> dict:
     """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, `out/merged/`. Returns the paths."""
-    from .cli import instantiate_checked as instantiate
     from .models.loaders import save_pipeline_folder
     from .models.lora import save_lora
-    from .training.checkpoint import apply_checkpoint, merge_lora_into, read_checkpoint
+    from .models.registry import build_model
+    from .training.checkpoint import apply_checkpoint, merge_lora_into
 
-    ckpt = read_checkpoint(ckpt_path)
-    meta = ckpt["flipsketch"]
-    model_cfg = model or meta.get("model")
-    if not model_cfg:
-        raise UserError(f"{ckpt_path} records no model config: pass model=<name> (e.g. model=modelscope)")
-    components = instantiate(OmegaConf.create(dict(model_cfg)))
+    ckpt, out, name, kwargs = check_export(ckpt_path, out, merged, model)
+    meta = ckpt[CKPT_KEY]
+    components = build_model(name, **kwargs)
     info = apply_checkpoint(components, ckpt)
-    out = Path(out) if out else default_out(ckpt_path)
     te = components.text_encoder if meta.get("text_encoder_targets") else None
     extra = {"global_step": info["global_step"], "checkpoint": str(ckpt_path), **meta}
     result = {
@@ -58,20 +91,31 @@ def export_checkpoint(
     return result
 
 
-def export(cfg: DictConfig) -> dict:
+def _args(cfg: DictConfig) -> tuple:
+    from .checks import reject_nonfinite
+
+    reject_nonfinite(cfg)
     try:
         ckpt_path = cfg.ckpt_path
     except MissingMandatoryValue:
         raise UserError("no checkpoint: pass ckpt_path=<run>/checkpoints/last.ckpt") from None
     model = OmegaConf.to_container(cfg.model, resolve=True) if cfg.get("model") else None
-    result = export_checkpoint(ckpt_path, cfg.get("out"), bool(cfg.get("merged", False)), model)
+    return ckpt_path, cfg.get("out"), cfg.get("merged", False), model
+
+
+def check(cfg: DictConfig) -> None:
+    check_export(*_args(cfg))
+
+
+def export(cfg: DictConfig) -> dict:
+    result = export_checkpoint(*_args(cfg))
     print(f"LoRA weights: {result['lora']} (step {result['global_step']})")
     if "merged" in result:
         print(f"merged model folder: {result['merged']}")
     return result
 
 
-main = hydra_cli("export", export)
+main = hydra_cli("export", export, check=check)
 
 
 if __name__ == "__main__":

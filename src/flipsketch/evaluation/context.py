@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from ..cli import instantiate_checked
-
 
 class EvalContext:
     def __init__(self, cfg, device, dtype, progress: bool = False):
@@ -22,7 +20,9 @@ class EvalContext:
 
     def components(self):
         if self._components is None:
-            comps = instantiate_checked(self.cfg.model)
+            from ..models.registry import build_model_from_config
+
+            comps = build_model_from_config(self.cfg.model)
             comps.to(device=self.device, dtype=self.dtype)
             comps.eval_frozen()
             self._components = comps

@@ -87,6 +87,10 @@ def load_pipeline_folder(
     torch_dtype = resolve_dtype(dtype)
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     kw = dict(local_files_only=offline or isinstance(src, Path))
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar says nothing useful
     try:
         if bundled_tokenizer:
             tokenizer = build_clip_tokenizer()
@@ -98,9 +102,12 @@ def load_pipeline_folder(
         vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=torch_dtype, **kw)
         unet = UNet3DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=torch_dtype, **kw)
         scheduler = DDIMScheduler.from_pretrained(src, subfolder="scheduler", **kw)
-    except (OSError, ValueError) as exc:  # missing/corrupt files or an unreachable hub
+    except Exception as exc:  # noqa: BLE001 - missing/corrupt/foreign files or an unreachable hub
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MissingWeightsError(f"{what}: could not load from {src} ({first}); expected {LAYOUT}") from None
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     comps = Components(
         tokenizer=tokenizer,
         text_encoder=text_encoder,

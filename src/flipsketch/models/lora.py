@@ -123,40 +123,104 @@ def _module_names(keys, prefix: str) -> list[str]:
     return sorted(names)
 
 
-def load_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None = None) -> dict:
-    """Inject and load LoRA weights saved by `save_lora` into fresh models. Returns the metadata."""
-    from peft import set_peft_model_state_dict
-    from safetensors import safe_open
-
-    path = Path(path)
+def lora_file(path: str | Path) -> Path:
+    """The `pytorch_lora_weights.safetensors` a path names (the file, or the folder holding it)."""
+    path = Path(str(path)).expanduser()
     if path.is_dir():
         path = path / LORA_FILENAME
     if not path.is_file():
         raise MissingWeightsError(
             f"LoRA weights not found: {path} (expected a {LORA_FILENAME} file or its folder)"
         )
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return path
+
+
+def _settings(meta: dict, prefix: str, path: Path) -> dict:
+    raw = meta.get(prefix)
+    if raw is None:
+        return {}
+    try:
+        settings = json.loads(raw)
+    except ValueError:
+        raise UserError(f"{path}: its {prefix} LoRA settings are not valid JSON") from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: its {prefix} LoRA settings must be a JSON object")
+    for key in ("rank", "alpha"):
+        v = settings.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e6):
+            raise UserError(f"{path}: LoRA {prefix} {key} must be a positive number, got {v!r}")
+    return settings
+
+
+def check_lora_file(path: str | Path) -> Path:
+    """Read only the header of a LoRA file (names, shapes, metadata): a missing, corrupt or foreign
+    file is one UserError line, before any model is built. Returns the file."""
+    from safetensors import safe_open
+
+    path = lora_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            keys = list(f.keys())
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for bad headers
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise UserError(f"{path} is not a readable safetensors file ({first})") from None
+    lora_keys = [k for k in keys if k.startswith(("unet.", "text_encoder.")) and ".lora_" in k]
+    if not lora_keys:
+        raise UserError(f"{path} holds no LoRA weights (no unet.*.lora_A / lora_B tensors)")
+    for prefix in ("unet", "text_encoder"):
+        _settings(meta, prefix, path)
+    return path
+
+
+def load_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None = None) -> dict:
+    """Inject and load LoRA weights saved by `save_lora` into fresh models. Returns the metadata.
+
+    The file is data: its tensors and JSON metadata are read, nothing in it is executed, and a file
+    that does not fit the model is one UserError line."""
+    from peft import set_peft_model_state_dict
+    from safetensors import safe_open
+
+    path = check_lora_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # noqa: BLE001 - a truncated tensor block fails only here
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise UserError(f"{path} is not a readable safetensors file ({first})") from None
     for prefix, model in (("unet", unet), ("text_encoder", text_encoder)):
         names = _module_names(tensors, prefix)
         if not names:
             continue
         if model is None:
             raise UserError(f"{path} holds {prefix} LoRA weights but no {prefix} was given")
-        settings = json.loads(meta.get(prefix, "{}"))
-        first_a = next(v for k, v in tensors.items() if k.startswith(prefix + ".") and ".lora_A" in k)
-        rank = int(settings.get("rank", first_a.shape[0]))
-        add_lora(model, rank=rank, alpha=settings.get("alpha", rank), targets=names)
-        sd = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-        result = set_peft_model_state_dict(model, sd)
+        settings = _settings(meta, prefix, path)
+        try:
+            first_a = next(v for k, v in tensors.items() if k.startswith(prefix + ".") and ".lora_A" in k)
+            rank = int(settings.get("rank", first_a.shape[0]))
+            add_lora(model, rank=rank, alpha=settings.get("alpha", rank), targets=names)
+            sd = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            result = set_peft_model_state_dict(model, sd)
+        except UserError:
+            raise
+        except (StopIteration, ValueError, RuntimeError, KeyError, TypeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise UserError(f"{path}: its {prefix} LoRA does not fit this model ({first})") from None
         unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
         if unexpected:
             raise UserError(f"{path}: {len(unexpected)} LoRA tensors match no module (e.g. {unexpected[0]})")
         dtype = next(p for n, p in model.named_parameters() if "lora_" not in n).dtype
         for p in lora_parameters(model):
             p.data = p.data.to(dtype)
-    return {k: json.loads(v) for k, v in meta.items() if v.startswith("{")}
+    out = {}
+    for k, v in meta.items():
+        if v.startswith("{"):
+            try:
+                out[k] = json.loads(v)
+            except ValueError:
+                continue
+    return out
 
 
 def set_lora_merged(model: nn.Module, merged: bool) -> int:

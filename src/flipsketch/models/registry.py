@@ -5,6 +5,7 @@ Each entry is a builder returning `Components`; `conf/model/<name>.yaml` calls `
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,13 +107,33 @@ def _flipsketch_ckpt(
     return comps
 
 
+def _check_kwargs(name: str, builder: Callable, kwargs: dict) -> None:
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        from difflib import get_close_matches
+
+        close = get_close_matches(unknown[0], list(params), n=1)
+        hint = f"; did you mean model.{close[0]}?" if close else ""
+        raise UserError(
+            f"model {name} has no setting {unknown[0]!r} (it takes {', '.join(params) or 'none'}){hint}"
+        )
+
+
 def build_model(name: str, lora: str | None = None, **kwargs) -> Components:
     """Build a registered model by name; `lora` optionally loads a `pytorch_lora_weights.safetensors`."""
+    if not isinstance(name, str) or name not in MODEL_REGISTRY:
+        raise UserError(f"unknown model {name!r}; registered: {', '.join(sorted(MODEL_REGISTRY))}")
+    builder = MODEL_REGISTRY[name]
+    _check_kwargs(name, builder, kwargs)
     try:
-        builder = MODEL_REGISTRY[name]
-    except KeyError:
-        raise UserError(f"unknown model {name!r}; registered: {', '.join(sorted(MODEL_REGISTRY))}") from None
-    comps = builder(**kwargs)
+        comps = builder(**kwargs)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise UserError(f"model {name}: {exc}") from None
     if lora:
         from .lora import load_lora
 
@@ -120,3 +141,89 @@ def build_model(name: str, lora: str | None = None, **kwargs) -> Components:
         comps.info["lora"] = str(lora)
         comps.eval_frozen()
     return comps
+
+
+# A model config is data: only its registry name (matched by value against MODEL_REGISTRY) and
+# plain settings are used. `_target_` is never imported; a config naming anything other than the
+# registry's builder is refused, so a config read from a file cannot decide what code runs.
+MODEL_TARGETS = ("flipsketch.models.build_model", "flipsketch.models.registry.build_model")
+_HYDRA_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    return isinstance(value, list | tuple) and all(_plain(v) for v in value)
+
+
+def model_settings(node, what: str = "model") -> tuple[str, dict]:
+    """(registry name, keyword settings) of a model config; anything else is one UserError line."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(node, DictConfig):
+        try:
+            node = OmegaConf.to_container(node, resolve=True)
+        except OmegaConfBaseException as exc:
+            raise UserError(f"{what}: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(node, dict):
+        raise UserError(f"{what} must be a mapping with a registry `name`, got {type(node).__name__}")
+    d = dict(node)
+    target = d.get("_target_", MODEL_TARGETS[0])
+    if target not in MODEL_TARGETS:
+        raise UserError(
+            f"{what} names _target_ {str(target)[:80]!r}: models are built by registry name only "
+            f"(model=<{'|'.join(sorted(MODEL_REGISTRY))}>)"
+        )
+    if any(k in d for k in _HYDRA_KEYS[1:]):
+        raise UserError(f"{what} may not set {', '.join(k for k in _HYDRA_KEYS[1:] if k in d)}")
+    name = d.pop("name", None)
+    if not isinstance(name, str) or name not in MODEL_REGISTRY:
+        raise UserError(f"{what}: unknown model {name!r}; registered: {', '.join(sorted(MODEL_REGISTRY))}")
+    kwargs = {}
+    for k, v in d.items():
+        if k in _HYDRA_KEYS:
+            continue
+        if not isinstance(k, str) or not k.isidentifier() or not _plain(v):
+            raise UserError(f"{what}.{k} must be a plain value (text, number, true/false, a list of those)")
+        kwargs[k] = v
+    return name, kwargs
+
+
+def build_model_from_config(node, what: str = "model") -> Components:
+    """Build the model a config names, by registry name (never by importing its `_target_`)."""
+    name, kwargs = model_settings(node, what)
+    return build_model(name, **kwargs)
+
+
+def check_model_config(node, what: str = "model") -> tuple[str, dict]:
+    """Check a model config without building anything: registry name, setting names and types,
+    and the header of a LoRA file it names. Returns (name, settings)."""
+    from ..checks import as_bool, as_float, as_int, as_str
+    from .loaders import resolve_dtype
+
+    name, kwargs = model_settings(node, what)
+    _check_kwargs(name, MODEL_REGISTRY[name], {k: v for k, v in kwargs.items() if k != "lora"})
+    if "resolution" in kwargs:
+        res = as_int(kwargs["resolution"], f"{what}.resolution", 8, 4096)
+        if res % 8:
+            raise UserError(f"{what}.resolution must be a multiple of 8, got {res}")
+    if "seed" in kwargs:
+        as_int(kwargs["seed"], f"{what}.seed", 0)
+    if kwargs.get("dtype") is not None:
+        resolve_dtype(as_str(kwargs["dtype"], f"{what}.dtype"))
+    for key in ("sketch_lora",):
+        if key in kwargs:
+            as_bool(kwargs[key], f"{what}.{key}")
+    if "raw_lora_scale" in kwargs:
+        as_float(kwargs["raw_lora_scale"], f"{what}.raw_lora_scale")
+    for key in ("path", "raw_lora", "device", "lora"):
+        if kwargs.get(key) is not None:
+            as_str(kwargs[key], f"{what}.{key}", allow_empty=False)
+    if kwargs.get("raw_lora") is not None and not Path(str(kwargs["raw_lora"])).expanduser().is_file():
+        raise MissingWeightsError(f"raw LoRA file not found: {kwargs['raw_lora']}")
+    if kwargs.get("lora"):
+        from .lora import check_lora_file
+
+        check_lora_file(kwargs["lora"])
+    return name, kwargs

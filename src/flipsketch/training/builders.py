@@ -39,7 +39,10 @@ def instantiate_group(cfg: DictConfig | None, what: str) -> list:
 
 
 def build_components(cfg: DictConfig):
-    return instantiate(cfg.model)
+    """The model, by registry name (a model config never names code to import)."""
+    from ..models.registry import build_model_from_config
+
+    return build_model_from_config(cfg.model)
 
 
 def build_run(cfg: DictConfig, components=None) -> TrainRun:

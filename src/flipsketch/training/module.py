@@ -224,9 +224,18 @@ class LoRAVideoModule(pl.LightningModule):
         checkpoint[CKPT_KEY] = self.lora_metadata()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        missing = sorted(self._trainable - set(checkpoint.get("state_dict", {})))
+        state = checkpoint.get("state_dict", {})
+        missing = sorted(self._trainable - set(state))
         if missing:
             raise UserError(
                 f"checkpoint lacks {len(missing)} LoRA tensors of this model (e.g. {missing[0]}): "
                 "different lora.* settings or model?"
             )
+        own = self.state_dict()
+        for k in sorted(self._trainable):
+            got = getattr(state[k], "shape", None)
+            if got != own[k].shape:
+                raise UserError(
+                    f"checkpoint tensor {k} has shape {tuple(got or ())}, this model needs "
+                    f"{tuple(own[k].shape)}: different lora.* settings or model?"
+                )
