@@ -3,6 +3,7 @@
 import json
 
 import imageio.v2 as imageio
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -19,10 +20,19 @@ FAST = [
 ]
 
 
-def test_outputs_are_valid_files(tmp_path, sketch_png):
+def _strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_outputs_are_valid_files(tmp_path, sketch_png, capfd):
     out = tmp_path / "out"
     rc = main([f"sketch={sketch_png}", "prompt=a ball bouncing", f"out={out}", "seeds=[0,1]", *FAST])
     assert rc == 0
+    err = capfd.readouterr().err
+    assert "kept in float32" not in err and "Loading weights" not in err  # no noise that says nothing
     for seed in (0, 1):
         d = out / f"seed{seed}"
         gif = Image.open(d / "animation.gif")
@@ -32,7 +42,7 @@ def test_outputs_are_valid_files(tmp_path, sketch_png):
         assert len(pngs) == 4
         frame = Image.open(pngs[0])
         assert set(frame.getdata()) <= {0, 255}  # Otsu binarisation: pure black and white
-        meta = json.loads((d / "meta.json").read_text())
+        meta = _strict_json((d / "meta.json").read_text())  # no NaN / Infinity
         assert meta["prompt"] == "a ball bouncing" and meta["seed"] == seed
         assert meta["model"]["name"] == "tiny" and meta["flipsketch_version"]
         assert meta["sampler"]["lambda_"] == 0.5 and meta["sampler"]["tau2"] == 2
@@ -87,3 +97,10 @@ def test_help_lists_the_knobs(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
     assert "sampler.lambda_" in text and "segments" in text
+
+
+def test_meta_json_never_holds_nan_or_infinity():
+    from flipsketch.outputs import dumps_json
+
+    text = dumps_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": np.float32(2.0)})
+    assert _strict_json(text) == {"a": None, "b": [None, 1.5], "c": 2.0}

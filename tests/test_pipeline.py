@@ -200,6 +200,42 @@ def test_image_input_variants(tmp_path):
         load_sketch(tmp_path / "bad.png", 64)
 
 
+@pytest.mark.parametrize(
+    "mode",
+    ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV", "LAB"]
+    + ["I", "I;16", "I;16B", "F"],
+)
+def test_every_image_mode_loads_as_the_drawing(tmp_path, mode):
+    """A black line on white comes back as a black line on white, whatever PIL mode holds it
+    (a 16-bit greyscale PNG used to load as a blank white image)."""
+    from flipsketch.sketch import load_sketch, to_rgb_on_white
+
+    grey = np.full((48, 48), 255, np.uint8)
+    grey[20:28, 4:44] = 0
+    if mode in ("I;16", "I;16B"):
+        img = Image.frombytes(
+            mode,
+            (48, 48),
+            (grey.astype(np.uint16) * 257).astype(">u2" if mode == "I;16B" else "<u2").tobytes(),
+        )
+    elif mode == "I":
+        img = Image.fromarray(grey.astype(np.int32) * 257)  # 16-bit values in a 32-bit image
+    elif mode == "F":
+        img = Image.fromarray(grey.astype(np.float32) / 255.0)  # floats in [0, 1]
+    elif mode == "La":
+        la = np.stack([np.zeros_like(grey), 255 - grey], -1)  # premultiplied: ink where alpha is
+        img = Image.frombytes("La", (48, 48), la.tobytes())
+    else:
+        img = Image.fromarray(grey).convert("RGB").convert(mode)
+    rgb = np.asarray(to_rgb_on_white(img)).astype(int)
+    assert rgb[24, 24].max() < 40 and rgb[5, 5].min() > 215, (mode, rgb[24, 24], rgb[5, 5])
+    if mode == "I;16":  # the file path too: a 16-bit greyscale PNG
+        img.save(tmp_path / "g16.png")
+        assert Image.open(tmp_path / "g16.png").mode == "I;16"
+        loaded = np.asarray(load_sketch(tmp_path / "g16.png", 48))
+        assert loaded[24, 24].max() < 40 and loaded[5, 5].min() > 215
+
+
 def test_block_checkpointing_context_leaves_an_earlier_wrapping_in_place(tiny):
     from flipsketch.checkpointing import (
         block_checkpointing,

@@ -21,12 +21,13 @@ Bad input ends with one line on stderr and exit code 2, with nothing written.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .cli import compose_config, instantiate_checked
+from .cli import compose_config
 from .config import SamplerConfig
 from .errors import UserError, report_user_errors
 
@@ -36,6 +37,10 @@ def resolve_device(device: str, dtype: str):
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device={device} asked for, but no CUDA GPU is available")
     if dtype == "auto":
@@ -45,75 +50,110 @@ def resolve_device(device: str, dtype: str):
     return torch.device(device), resolve_dtype(dtype)
 
 
-def validate_request(cfg) -> tuple[Path, str, list[int]]:
-    """Check everything the user typed before any model is built or any file written."""
-    if cfg.sketch in (None, ""):
+@dataclass
+class Request:
+    """Everything `animate` needs from the config, checked."""
+
+    sketch_path: Path
+    prompt: str
+    seeds: list[int]
+    segments: int
+    out: Path
+    sampler: SamplerConfig
+    output: dict
+    device: object
+    dtype: object
+    image: object  # the sketch, loaded and fitted to the model's resolution
+
+
+def validate_request(cfg) -> Request:
+    """Check everything the user typed before any model is built or any file written: types,
+    ranges, finite numbers, the sketch (loaded), the model config and the output folder."""
+    from omegaconf import OmegaConf
+
+    from .checks import as_bool, as_int, as_list, as_str, check_out_dir, check_out_file_slot, reject_nonfinite
+    from .models.registry import check_model_config
+    from .outputs import check_output_config
+    from .sketch import load_sketch
+
+    reject_nonfinite(cfg)
+    if cfg.get("sketch") in (None, ""):
         raise UserError("no sketch given: add sketch=PATH/TO/IMAGE")
-    sketch = Path(str(cfg.sketch)).expanduser()
+    sketch = Path(as_str(cfg.sketch, "sketch")).expanduser()
     if not sketch.is_file():
-        raise UserError(f"sketch not found: {sketch}")
-    prompt = "" if cfg.prompt is None else str(cfg.prompt)
+        raise UserError(f"sketch not found: {sketch}" + (" (a folder)" if sketch.is_dir() else ""))
+    prompt = "" if cfg.get("prompt") is None else as_str(cfg.prompt, "prompt")
     if not prompt.strip():
         raise UserError('prompt is empty: add prompt="a cat jumping" (describe the motion)')
-    seeds = list(cfg.seeds) if not isinstance(cfg.seeds, int) else [cfg.seeds]
-    if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
-        raise UserError(f"seeds must be a non-empty list of non-negative integers, got {seeds}")
-    if int(cfg.segments) < 1:
-        raise UserError(f"segments must be >= 1, got {cfg.segments}")
-    if int(cfg.output.fps) < 1:
-        raise UserError(f"output.fps must be >= 1, got {cfg.output.fps}")
-    bad = set(cfg.output.formats) - {"gif", "mp4", "png"}
-    if bad:
-        raise UserError(f"unknown output format(s) {sorted(bad)}; choose from gif, mp4, png")
-    return sketch, prompt, seeds
+    raw_seeds = as_list(cfg.get("seeds"), "seeds")
+    seeds = []
+    for s in raw_seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise UserError(f"seeds must be a non-empty list of non-negative integers, got {raw_seeds}")
+        seeds.append(s)
+    if not seeds:
+        raise UserError("seeds must be a non-empty list of non-negative integers, got []")
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"seeds lists a seed twice: {seeds}")
+    segments = as_int(cfg.get("segments", 1), "segments", 1, 1000)
+    output = check_output_config(cfg.output)
+    sampler = SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True))
+    _, model_kw = check_model_config(cfg.model)
+    as_bool(cfg.get("cpu_offload", False), "cpu_offload")
+    as_bool(cfg.get("progress", True), "progress")
+    device, dtype = resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
+    out = check_out_dir(cfg.get("out"), "out")
+    for seed in seeds:
+        check_out_file_slot(out / f"seed{seed}", "out")
+    resolution = int(model_kw.get("resolution", 64))
+    image = load_sketch(sketch, resolution, sampler.faithful.squash_aspect)
+    return Request(sketch, prompt, seeds, segments, out, sampler, output, device, dtype, image)
 
 
 def animate(cfg) -> list[Path]:
     """The task: validate, build the model, sample every seed (and segment), write outputs."""
+    import torch
     from omegaconf import OmegaConf
     from PIL import Image
 
+    from .models.registry import build_model_from_config
     from .outputs import binarize, write_animation
     from .pipeline import FlipSketchPipeline
-    from .sketch import load_sketch
 
-    sketch_path, prompt, seeds = validate_request(cfg)
-    sampler = SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True))
-    device, dtype = resolve_device(str(cfg.device), str(cfg.dtype))
-    image = load_sketch(sketch_path, int(cfg.model.resolution), sampler.faithful.squash_aspect)
+    req = validate_request(cfg)
+    device, dtype, output = req.device, req.dtype, req.output
 
-    comps = instantiate_checked(cfg.model)
+    comps = build_model_from_config(cfg.model)
     comps.to(device=device, dtype=dtype)
     if cfg.cpu_offload and device.type == "cuda":
-        comps.text_encoder.to("cpu", dtype=__import__("torch").float32)
-        comps.vae.to("cpu", dtype=__import__("torch").float32)
-    pipe = FlipSketchPipeline(comps, sampler, device=device)
+        comps.text_encoder.to("cpu", dtype=torch.float32)
+        comps.vae.to("cpu", dtype=torch.float32)
+    pipe = FlipSketchPipeline(comps, req.sampler, device=device)
 
-    out_root = Path(str(cfg.out))
     written = []
-    for seed in seeds:
-        clips, sketch, stats = [], image, []
-        for k in range(int(cfg.segments)):
-            res = pipe(sketch, prompt, seeds=[seed + k], progress=bool(cfg.progress))
+    for seed in req.seeds:
+        clips, sketch, stats = [], req.image, []
+        for k in range(req.segments):
+            res = pipe(sketch, req.prompt, seeds=[seed + k], progress=bool(cfg.progress))
             frames = res.frames[0]
-            if cfg.output.binarize:
-                frames = binarize(frames, int(cfg.output.binarize_upscale))
+            if output["binarize"]:
+                frames = binarize(frames, output["binarize_upscale"])
             clips.append(frames if k == 0 else frames[1:])  # drop the duplicated first frame
             stats.append({k2: v for k2, v in res.stats.items() if k2 != "align_losses"})
             last = frames[-1]
             sketch = Image.fromarray(last).convert("RGB").resize((comps.resolution,) * 2)
         video = np.concatenate(clips)
-        if cfg.output.clip_filter.enabled and not _passes_clip_filter(cfg, image, video):
+        if output.get("clip_filter", {}).get("enabled") and not _passes_clip_filter(cfg, req.image, video):
             print(f"seed {seed}: dropped by the CLIP filter", file=sys.stderr)
             continue
         meta = {
-            "prompt": prompt,
+            "prompt": req.prompt,
             "seed": seed,
-            "sketch": str(sketch_path),
-            "segments": int(cfg.segments),
+            "sketch": str(req.sketch_path),
+            "segments": req.segments,
             "frames": int(video.shape[0]),
             "model": comps.describe(),
-            "sampler": sampler.to_dict(),
+            "sampler": req.sampler.to_dict(),
             "output": OmegaConf.to_container(cfg.output, resolve=True),
             "device": str(device),
             "dtype": str(dtype).replace("torch.", ""),
@@ -121,9 +161,7 @@ def animate(cfg) -> list[Path]:
             "stats": stats,
         }
         written.append(
-            write_animation(
-                out_root / f"seed{seed}", video, meta, int(cfg.output.fps), tuple(cfg.output.formats)
-            )
+            write_animation(req.out / f"seed{seed}", video, meta, output["fps"], tuple(output["formats"]))
         )
     return written
 
@@ -143,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(__doc__)
         return 0
+    from .quiet import quiet_third_party
+
+    quiet_third_party()
     cfg = compose_config("animate", argv)
     paths = animate(cfg)
     for p in paths:

@@ -20,6 +20,23 @@ class FaithfulSwitches:
     inversion_model_timestep: str = "input"  # "input": UNet queried at the latent's own level (exact reverse); "target": official/diffusers
 
 
+def _typed(cls, d: dict, prefix: str) -> dict:
+    """Check names and types of dataclass settings: unknown keys (with a near-miss suggestion),
+    'abc' or 2.5 for an integer, nan/inf for a number, anything but true/false for a switch."""
+    from difflib import get_close_matches
+
+    from .checks import as_bool, as_float, as_int, as_str
+
+    types = {f.name: f.type for f in fields(cls) if f.name != "faithful"}
+    unknown = sorted(set(d) - set(types))
+    if unknown:
+        close = get_close_matches(str(unknown[0]), list(types), n=1)
+        hint = f"; did you mean {prefix}.{close[0]}?" if close else ""
+        raise UserError(f"unknown {prefix} setting(s): {', '.join(map(str, unknown))}{hint}")
+    check = {"int": as_int, "float": as_float, "bool": as_bool, "str": as_str}
+    return {k: check[types[k]](v, f"{prefix}.{k}") for k, v in d.items()}
+
+
 @dataclass
 class SamplerConfig:
     num_frames: int = 10
@@ -43,13 +60,14 @@ class SamplerConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SamplerConfig:
+        if d is not None and not isinstance(d, dict):
+            raise UserError(f"sampler must be a mapping of settings, got {type(d).__name__}")
         d = dict(d or {})
-        faithful = FaithfulSwitches(**dict(d.pop("faithful", {}) or {}))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"unknown sampler setting(s): {', '.join(unknown)}")
-        cfg = cls(**d, faithful=faithful)
+        faithful_raw = d.pop("faithful", {}) or {}
+        if not isinstance(faithful_raw, dict):
+            raise UserError("sampler.faithful must be a mapping of switches")
+        faithful = FaithfulSwitches(**_typed(FaithfulSwitches, faithful_raw, "sampler.faithful"))
+        cfg = cls(**_typed(cls, d, "sampler"), faithful=faithful)
         cfg.validate()
         return cfg
 
@@ -78,6 +96,8 @@ class SamplerConfig:
                 bad(f"sampler.{name} must be in [0, num_inference_steps={self.num_inference_steps}], got {v}")
         if self.align_iters < 0 or self.align_lr <= 0:
             bad("sampler.align_iters must be >= 0 and sampler.align_lr > 0")
+        if self.vae_decode_chunk < 1:
+            bad(f"sampler.vae_decode_chunk must be >= 1, got {self.vae_decode_chunk}")
         if self.lambda_denominator <= 0:
             bad("sampler.lambda_denominator must be > 0")
         if self.faithful.inversion_model_timestep not in ("target", "input"):

@@ -13,31 +13,55 @@ in the run folder (logs/eval/runs/<time>/), printed at the end. Bad input: one l
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from .cli import CONF_DIR
-from .errors import UserError, report_user_errors
+from .cli import hydra_cli
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 
 
 def check_request(cfg: DictConfig) -> list[int]:
-    seeds = cfg.seeds
-    seeds = [seeds] if isinstance(seeds, int) else list(seeds or [])
+    from .checks import as_list
+    from .outputs import check_output_config
+
+    seeds = as_list(cfg.seeds, "seeds")
     if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
         raise UserError(f"seeds must be a non-empty list of non-negative integers, got {seeds}")
     if len(set(seeds)) != len(seeds):
         raise UserError(f"seeds lists a seed twice: {seeds}")
-    bad = set(cfg.output.formats) - {"gif", "mp4", "png"}
-    if bad:
-        raise UserError(f"unknown output format(s) {sorted(bad)}; choose from gif, mp4, png")
-    if int(cfg.output.fps) < 1:
-        raise UserError(f"output.fps must be >= 1, got {cfg.output.fps}")
+    check_output_config(cfg.output)
     return seeds
+
+
+def check(cfg: DictConfig) -> None:
+    """Everything checkable without building a model or writing a file: settings and their
+    types, every method name and variant, the benchmark's files, the samples folder."""
+    from omegaconf import OmegaConf
+
+    from .animate import resolve_device
+    from .checks import as_bool, as_int, as_str, check_out_dir, reject_nonfinite
+    from .config import SamplerConfig
+    from .evaluation.benchmark import check_benchmark
+    from .evaluation.methods import check_names, variant_method
+    from .models.registry import check_model_config
+
+    reject_nonfinite(cfg)
+    check_request(cfg)
+    SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True))
+    for name in check_names(cfg):
+        if name in (cfg.get("variants") or {}):
+            variant_method(cfg, name, cfg.variants[name])
+    check_model_config(cfg.model)
+    for key in ("overwrite", "progress"):
+        as_bool(cfg.get(key, False), key)
+    if cfg.get("torch_threads") not in (None, ""):
+        as_int(cfg.torch_threads, "torch_threads", 1, 1024)
+    resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
+    check_benchmark(cfg.benchmark)
+    check_out_dir(cfg.samples_dir, "samples_dir")
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -51,6 +75,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from .evaluation.table import summarize, to_markdown, write_items_csv, write_summary_csv
     from .evaluation.wandb_log import WandbRun
 
+    check(cfg)
     seeds = check_request(cfg)
     methods = resolve_methods(cfg)
     run_dir = Path(str(cfg.paths.output_dir))
@@ -135,41 +160,18 @@ def _set_threads(n) -> int | None:
     return before
 
 
-_errors: list[UserError] = []
+def _optimized_metric(cfg: DictConfig, out: dict) -> float | None:
+    value = out["metrics"].get(str(cfg.get("optimized_metric") or ""))
+    return None if value is None else float(value)
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def _finish_wandb() -> None:
     from .evaluation.wandb_log import finish_wandb
 
-    try:
-        out = evaluate(cfg)
-        value = out["metrics"].get(str(cfg.get("optimized_metric") or ""))
-        return None if value is None else float(value)
-    except UserError as exc:  # Hydra would print a trace and exit 1: main() reports one line, exit 2
-        _errors.append(exc)
-        return None
-    finally:
-        finish_wandb()
+    finish_wandb()
 
 
-def _precheck(argv: list[str]) -> None:
-    """A single run's overrides are composed once first, so a typo is one line and exit 2
-    (Hydra itself would print a multi-line error and exit 1). Sweeps and Hydra flags go straight on."""
-    if any(a.startswith("-") for a in argv):
-        return
-    from .cli import compose_config
-
-    compose_config("eval", [a for a in argv if not a.lstrip("+").startswith(("hydra.", "hydra/"))])
-
-
-@report_user_errors
-def main() -> None:
-    _errors.clear()
-    _precheck(sys.argv[1:])
-    _hydra_main()
-    if _errors:
-        raise _errors[0]
+main = hydra_cli("eval", evaluate, result=_optimized_metric, on_exit=_finish_wandb, check=check)
 
 
 if __name__ == "__main__":

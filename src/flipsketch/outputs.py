@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -10,6 +11,56 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+FORMATS = ("gif", "mp4", "png")
+
+
+def check_output_config(node, prefix: str = "output") -> dict:
+    """The output settings, checked (types, ranges, formats) before any work starts."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from .checks import as_bool, as_float, as_int, as_list, as_str
+    from .errors import UserError
+
+    d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
+    out = dict(d)
+    out["binarize"] = as_bool(d.get("binarize", True), f"{prefix}.binarize")
+    out["binarize_upscale"] = as_int(d.get("binarize_upscale", 1), f"{prefix}.binarize_upscale", 1, 8)
+    out["fps"] = as_int(d.get("fps", 10), f"{prefix}.fps", 1, 240)
+    formats = [
+        as_str(f, f"{prefix}.formats") for f in as_list(d.get("formats", list(FORMATS)), f"{prefix}.formats")
+    ]
+    bad = sorted(set(formats) - set(FORMATS))
+    if bad:
+        raise UserError(f"unknown output format(s) {bad}; choose from {', '.join(FORMATS)}")
+    if not formats:
+        raise UserError(f"{prefix}.formats is empty; choose from {', '.join(FORMATS)}")
+    out["formats"] = formats
+    f = d.get("clip_filter")
+    if f is not None:
+        if not isinstance(f, dict):
+            raise UserError(f"{prefix}.clip_filter must be a mapping")
+        as_bool(f.get("enabled", False), f"{prefix}.clip_filter.enabled")
+        as_float(f.get("threshold", 0.9), f"{prefix}.clip_filter.threshold", -1.0, 1.0)
+    return out
+
+
+def json_safe(obj):
+    """A copy of `obj` that `json.dumps(..., allow_nan=False)` accepts: NaN and +-Infinity become
+    null (they are not JSON), numpy scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def dumps_json(obj, indent: int | None = 2) -> str:
+    return json.dumps(json_safe(obj), indent=indent, default=str, allow_nan=False)
 
 
 def binarize(frames: np.ndarray, upscale: int = 1) -> np.ndarray:
@@ -87,7 +138,7 @@ def write_animation(
             (tmp / "frames").mkdir()
             for i, f in enumerate(frames):
                 Image.fromarray(f).save(tmp / "frames" / f"{i:03d}.png")
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        (tmp / "meta.json").write_text(dumps_json(meta))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

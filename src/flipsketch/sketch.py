@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from .errors import UserError
 
@@ -32,34 +32,80 @@ def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            img = Image.open(p)
-            img.draft("RGB", (resolution * 2, resolution * 2))  # JPEG: decode at reduced scale
-            factor = max(1, min(img.size) // (resolution * 2))
-            if factor > 1:
-                img = img.reduce(factor) if hasattr(img, "reduce") else img
-            img.load()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-        ValueError,
-    ) as exc:
+            with Image.open(p) as opened:
+                img = opened
+                img.draft("RGB", (resolution * 2, resolution * 2))  # JPEG: decode at reduced scale
+                factor = max(1, min(img.size) // (resolution * 2))
+                if factor > 1:
+                    try:
+                        img = img.reduce(factor)
+                    except (ValueError, NotImplementedError):  # a mode reduce() does not handle
+                        img.load()
+                img.load()
+                rgb = to_rgb_on_white(img)
+    except MemoryError:
+        raise UserError(f"sketch {p} is too large to decode") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on an untrusted file is bad input
         raise UserError(f"cannot read sketch {p} as an image ({type(exc).__name__})") from None
-    return fit_to_square(to_rgb_on_white(img), resolution, squash)
+    return fit_to_square(rgb, resolution, squash)
+
+
+_WIDE_GREY = ("I", "F")  # 32-bit integer / float greyscale, and the 16-bit "I;16*" family
+
+
+def _wide_grey_to_l(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float greyscale -> 8-bit, scaled by the range the mode stores
+    (PIL's own convert("L") clips, so a 16-bit white of 65535 and a grey of 30000 both turn white)."""
+    a = np.asarray(img).astype(np.float64)
+    finite = np.isfinite(a)
+    a = np.where(finite, a, 0.0)
+    lo, hi = (float(a[finite].min()), float(a[finite].max())) if finite.any() else (0.0, 0.0)
+    if img.mode.startswith("I;16"):
+        a = a / 257.0
+    elif img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        a = a * 255.0  # float images in [0, 1]
+    elif lo >= 0.0 and hi <= 255.0:
+        pass  # already 8-bit values
+    elif lo >= 0.0 and hi <= 65535.0:
+        a = a / 257.0  # 16-bit values held in a wider mode
+    else:
+        a = (a - lo) / max(hi - lo, 1e-12) * 255.0
+    a = np.where(finite, a, 255.0)  # nan/inf pixels: paper
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L")
+
+
+def _lab_to_rgb(img: Image.Image) -> Image.Image:
+    try:
+        from PIL import ImageCms
+
+        transform = ImageCms.buildTransformFromOpenProfiles(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+        )
+        return ImageCms.applyTransform(img, transform)
+    except Exception:  # noqa: BLE001 - without littlecms: lightness alone is still the drawing
+        return img.getchannel(0).convert("RGB")
 
 
 def to_rgb_on_white(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB, transparent areas on white."""
     img = ImageOps.exif_transpose(img) if img.format in ("JPEG", "TIFF", "WEBP") else img
-    if img.mode in ("1", "L", "I", "I;16", "F"):
-        return img.convert("L").convert("RGB")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa"):
+    mode = img.mode
+    if mode.startswith("I;16") or mode in _WIDE_GREY:
+        return _wide_grey_to_l(img).convert("RGB")
+    if mode == "La":  # premultiplied grey + alpha (PIL cannot convert it): over white = L + 255 - A
+        la = np.asarray(img).astype(np.int16)
+        grey = np.clip(la[..., 0] + 255 - la[..., 1], 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "LAB":
+        return _lab_to_rgb(img)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in img.info
+    if has_alpha:
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, rgba).convert("RGB")
-    return img.convert("RGB")
+    if mode in ("1", "L", "P"):
+        return img.convert("L").convert("RGB") if mode != "P" else img.convert("RGB")
+    return img.convert("RGB")  # RGB, RGBX, CMYK, YCbCr, HSV
 
 
 def fit_to_square(img: Image.Image, resolution: int, squash: bool = False) -> Image.Image:

@@ -49,12 +49,14 @@ def read_image_folder(folder: Path) -> np.ndarray | None:
     if not files:
         return None
     frames = []
+    from ..sketch import to_rgb_on_white
+
     for p in files[:MAX_FRAMES]:
         try:
             with Image.open(p) as im:
-                frames.append(np.asarray(im.convert("RGB")))
-        except OSError:
-            raise UserError(f"cannot read frame {p}") from None
+                frames.append(np.asarray(to_rgb_on_white(im)))
+        except Exception as exc:  # noqa: BLE001 - a frame we cannot decode is a bad file for the user
+            raise UserError(f"cannot read frame {p} ({type(exc).__name__})") from None
     if len({f.shape for f in frames}) != 1:
         raise UserError(f"frames in {folder} differ in size")
     return np.stack(frames)

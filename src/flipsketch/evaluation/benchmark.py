@@ -99,6 +99,8 @@ def entries(spec) -> list[dict]:
     for e in out:
         e["id"] = slug(str(e["id"]))
     only = spec.get("only")
+    if isinstance(only, str):
+        only = [only]
     if only:
         by_id = {e["id"]: e for e in out}
         missing = [o for o in only if slug(str(o)) not in by_id]
@@ -106,12 +108,14 @@ def entries(spec) -> list[dict]:
             raise UserError(f"benchmark {name}: no item(s) {missing} (have {', '.join(by_id)})")
         out = [by_id[slug(str(o))] for o in only]
     if spec.get("limit"):
-        out = out[: int(spec["limit"])]
+        from ..checks import as_int
+
+        out = out[: as_int(spec["limit"], "benchmark.limit", 1)]
     return out
 
 
-def load_benchmark(spec, render_dir: Path) -> list[BenchmarkItem]:
-    """Check every item of `spec` and render SVG sketches to PNG under `render_dir`."""
+def check_benchmark(spec) -> list[dict]:
+    """Every item of `spec` checked (files exist, prompts given, ids distinct); nothing is written."""
     name = spec.get("name") or "benchmark"
     raw = entries(spec)
     if not raw:
@@ -129,6 +133,12 @@ def load_benchmark(spec, render_dir: Path) -> list[BenchmarkItem]:
             )
         if not isinstance(e["prompt"], str) or not e["prompt"].strip():
             raise UserError(f"benchmark {name}: item {e['id']!r} has no prompt")
+    return raw
+
+
+def load_benchmark(spec, render_dir: Path) -> list[BenchmarkItem]:
+    """Check every item of `spec` and render SVG sketches to PNG under `render_dir`."""
+    raw = check_benchmark(spec)
     items = []
     for e in raw:
         sketch = e["path"]

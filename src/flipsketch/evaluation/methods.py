@@ -118,9 +118,13 @@ def check_names(cfg) -> list[str]:
     variants, baselines = dict(cfg.get("variants") or {}), dict(cfg.get("baseline") or {})
     for n in names:
         if not isinstance(n, str) or (n not in variants and n not in baselines):
+            from difflib import get_close_matches
+
+            close = get_close_matches(str(n), [*variants, *baselines], n=1)
             raise UserError(
                 f"unknown method {n!r}: variants are {', '.join(variants) or 'none'}; "
                 f"baselines are {', '.join(baselines) or 'none'}"
+                + (f"; did you mean {close[0]}?" if close else "")
             )
         if n in variants and n in baselines:
             raise UserError(f"{n!r} is both a variant and a baseline; rename one")

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..metrics import compute_all
-from ..outputs import binarize, write_animation
+from ..outputs import binarize, dumps_json, write_animation
 from ..sketch import load_sketch
 from .benchmark import BenchmarkItem
 from .methods import Method
@@ -34,7 +34,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, indent=2, default=str))
+            fh.write(dumps_json(data))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,7 +96,9 @@ class Evaluator:
             return {**done, "folder": str(folder), "status": "skipped"}
         frames = self._saved_frames(folder) if done is not None else None
         if frames is not None:
-            seconds, status = float(done.get("seconds", float("nan"))), "rescored"
+            raw = done.get("seconds")
+            seconds = float(raw) if isinstance(raw, int | float) else float("nan")
+            status = "rescored"
         else:
             frames, seconds = self.generate(m, item, seed)
             meta = {

@@ -97,14 +97,11 @@ class SketchClipDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------ stages
     def prepare_data(self) -> None:
         if self.generate and self.root is not None and not (self.root / "metadata.jsonl").is_file():
-            from data_gen.build import GenConfig, generate
+            from data_gen.__main__ import gen_config
+            from data_gen.build import generate
 
-            kw = {k: v for k, v in self.generate.items() if k != "out"}
-            if "sketches" in kw:
-                kw["sketches"] = tuple(Path(str(p)) for p in kw["sketches"])
-            if "exclude" in kw:
-                kw["exclude"] = tuple(str(x) for x in kw["exclude"] or ())
-            generate(GenConfig(out=self.root, progress=False, **kw))
+            settings = {"progress": False, **self.generate, "out": str(self.root)}
+            generate(gen_config(settings, prefix="data.generate."))
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_records or self.val_records:
