@@ -5,6 +5,7 @@ Configured with Hydra from conf/data_gen.yaml. Bad input is one `error:` line an
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,52 +18,113 @@ from flipsketch.cli import hydra_cli
 from flipsketch.errors import UserError
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+def _as_list(value, name: str) -> list:
+    from flipsketch.checks import as_list
+
+    return as_list(value, name)
 
 
 def _animation(item) -> AnimationInput:
     if isinstance(item, dict):
-        if "path" not in item:
+        if "path" not in item or item["path"] in (None, ""):
             raise UserError("each animations entry needs a path: {path: DIR, caption: TEXT}")
-        return AnimationInput(Path(str(item["path"])), item.get("caption"))
+        caption = item.get("caption")
+        if caption is not None and not isinstance(caption, str):
+            raise UserError("animations: caption must be text")
+        return AnimationInput(Path(str(item["path"])), caption)
+    if isinstance(item, list | tuple) or item in (None, ""):
+        raise UserError("animations entries are folders or {path: DIR, caption: TEXT}")
     return AnimationInput(Path(str(item)))
+
+
+_KEYS = {f.name for f in fields(GenConfig)}
+
+
+def gen_config(raw: dict, prefix: str = "") -> GenConfig:
+    """A plain mapping of data_gen settings -> a checked GenConfig (types, ranges, unknown keys)."""
+    from difflib import get_close_matches
+
+    from flipsketch.checks import as_bool, as_float, as_int, as_str
+
+    raw = {k: v for k, v in raw.items() if k != "hydra"}
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        close = get_close_matches(str(unknown[0]), sorted(_KEYS), n=1)
+        hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+        raise UserError(f"unknown data_gen setting {prefix}{unknown[0]}{hint}")
+    limits = raw.get("limits") or {}
+    if not isinstance(limits, dict):
+        raise UserError(f"{prefix}limits must be a mapping")
+    bad = sorted(set(limits) - {f.name for f in fields(Limits)})
+    if bad:
+        raise UserError(f"unknown data_gen setting {prefix}limits.{bad[0]}")
+    sketches = raw.get("sketches")
+    out = raw.get("out")
+    if out in (None, ""):
+        raise UserError("no output folder: pass out=DIR")
+    defaults = GenConfig(out=Path("."))
+
+    def get(key):
+        return raw.get(key, getattr(defaults, key))
+
+    stroke_width = get("stroke_width")
+    return GenConfig(
+        out=Path(as_str(out, f"{prefix}out")).expanduser(),
+        sketches=(SHIPPED_SKETCHES,)
+        if sketches is None
+        else tuple(Path(as_str(p, f"{prefix}sketches")).expanduser() for p in _as_list(sketches, "sketches")),
+        animations=tuple(_animation(a) for a in _as_list(raw.get("animations"), "animations")),
+        exclude=tuple(as_str(x, f"{prefix}exclude") for x in _as_list(raw.get("exclude"), "exclude")),
+        clips_per_sketch=as_int(get("clips_per_sketch"), f"{prefix}clips_per_sketch"),
+        motion=as_str(get("motion"), f"{prefix}motion"),
+        seed=as_int(get("seed"), f"{prefix}seed"),
+        val_fraction=as_float(get("val_fraction"), f"{prefix}val_fraction"),
+        frames=as_int(get("frames"), f"{prefix}frames"),
+        fps=as_int(get("fps"), f"{prefix}fps"),
+        size=as_int(get("size"), f"{prefix}size"),
+        stroke_width=None if stroke_width is None else as_float(stroke_width, f"{prefix}stroke_width"),
+        renderer=as_str(get("renderer"), f"{prefix}renderer"),
+        workers=as_int(get("workers"), f"{prefix}workers"),
+        progress=as_bool(get("progress"), f"{prefix}progress"),
+        limits=Limits(
+            max_file_bytes=as_int(
+                limits.get("max_file_bytes", Limits.max_file_bytes), f"{prefix}limits.max_file_bytes"
+            ),
+            max_canvas=as_float(limits.get("max_canvas", Limits.max_canvas), f"{prefix}limits.max_canvas"),
+            max_segments=as_int(
+                limits.get("max_segments", Limits.max_segments), f"{prefix}limits.max_segments"
+            ),
+        ),
+    )
 
 
 def config_from(cfg: DictConfig) -> GenConfig:
     """Hydra config -> GenConfig, with user errors for missing or ill-typed values."""
+    from flipsketch.checks import reject_nonfinite
+
     try:
-        out = cfg.out
-    except MissingMandatoryValue as exc:
-        raise UserError("no output folder: pass out=DIR") from exc
+        cfg.out  # noqa: B018 - raises when out=??? was not given
+    except MissingMandatoryValue:
+        raise UserError("no output folder: pass out=DIR") from None
+    reject_nonfinite(cfg)
     raw = OmegaConf.to_container(cfg, resolve=True)
-    raw.pop("hydra", None)
-    sketches = raw.get("sketches")
-    try:
-        return GenConfig(
-            out=Path(str(out)),
-            sketches=(SHIPPED_SKETCHES,)
-            if sketches is None
-            else tuple(Path(str(p)) for p in _as_list(sketches)),
-            animations=tuple(_animation(a) for a in _as_list(raw.get("animations"))),
-            exclude=tuple(str(x) for x in _as_list(raw.get("exclude"))),
-            clips_per_sketch=int(raw["clips_per_sketch"]),
-            motion=str(raw["motion"]),
-            seed=int(raw["seed"]),
-            val_fraction=float(raw["val_fraction"]),
-            frames=int(raw["frames"]),
-            fps=int(raw["fps"]),
-            size=int(raw["size"]),
-            stroke_width=None if raw.get("stroke_width") is None else float(raw["stroke_width"]),
-            renderer=str(raw["renderer"]),
-            workers=int(raw["workers"]),
-            progress=bool(raw.get("progress", True)),
-            limits=Limits(**{k: type(getattr(Limits(), k))(v) for k, v in (raw.get("limits") or {}).items()}),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"bad data_gen config value: {exc}") from exc
+    gen = gen_config(raw)
+    gen.validate()
+    return gen
+
+
+def check(cfg: DictConfig) -> None:
+    """Before Hydra makes a run folder: settings, input folders, and the output folder."""
+    from flipsketch.checks import check_out_dir
+
+    gen = config_from(cfg)
+    for folder in gen.sketches:
+        if not folder.is_dir():
+            raise UserError(f"sketch folder not found: {folder}")
+    for item in gen.animations:
+        if not item.path.is_dir():
+            raise UserError(f"animation folder not found: {item.path}")
+    check_out_dir(gen.out, "out")
 
 
 def run(cfg: DictConfig) -> dict:
@@ -76,7 +138,7 @@ def run(cfg: DictConfig) -> dict:
     return report
 
 
-main = hydra_cli("data_gen", run)
+main = hydra_cli("data_gen", run, check=check)
 
 
 if __name__ == "__main__":

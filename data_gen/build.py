@@ -14,6 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
+import os
+import shutil
+import signal
+import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -54,6 +59,26 @@ class GenConfig:
     limits: Limits = field(default_factory=Limits)
 
     def validate(self) -> None:
+        from flipsketch.checks import as_bool, as_float, as_int
+
+        for name, lo, hi in (
+            ("clips_per_sketch", 1, 10_000),
+            ("frames", 1, 10_000),
+            ("fps", 1, 1000),
+            ("size", 8, None),
+            ("workers", 1, 256),
+            ("seed", 0, None),
+        ):
+            as_int(getattr(self, name), name, lo, hi)
+        as_float(self.val_fraction, "val_fraction")
+        as_bool(self.progress, "progress")
+        if self.stroke_width is not None:
+            as_float(self.stroke_width, "stroke_width")
+        as_int(self.limits.max_file_bytes, "limits.max_file_bytes", 1)
+        as_float(self.limits.max_canvas, "limits.max_canvas", 1.0)
+        as_int(self.limits.max_segments, "limits.max_segments", 1)
+        if not isinstance(self.motion, str) or not isinstance(self.renderer, str):
+            raise UserError("motion and renderer must be names")
         if self.motion != "auto" and ALIASES.get(self.motion, self.motion) not in PROGRAMS:
             raise UserError(f"unknown motion {self.motion!r}; use auto or one of: {', '.join(PROGRAMS)}")
         if self.renderer not in RENDERERS:
@@ -88,6 +113,7 @@ class Task:
     renderer: str
     limits: Limits
     clips_dir: Path
+    parsed: tuple = ()  # the source's Sketch (static) or frame Sketches (live_sketch), read in plan()
 
 
 def clip_seed(seed: int, key: str, variant: int) -> int:
@@ -179,16 +205,21 @@ def _renderer(task: Task):
     return _RENDERERS[key]
 
 
+def read_source(src: Source, limits: Limits) -> tuple:
+    """Parse a source's SVG file(s); raises SvgError with the reason."""
+    if src.kind == "static":
+        return (read_svg_file(src.path, limits, root=src.root),)
+    return tuple(read_svg_file(f, limits, root=src.root) for f in src.frames)
+
+
 def _frames_for(task: Task, spec: ClipSpec, loaded: dict) -> np.ndarray:
     src, render = task.source, _renderer(task)
+    if "sketches" not in loaded:
+        loaded["sketches"] = task.parsed or read_source(src, task.limits)
     if src.kind == "static":
-        if "sketch" not in loaded:
-            loaded["sketch"] = read_svg_file(src.path, task.limits, root=src.root)
-        sketch = loaded["sketch"]
+        sketch = loaded["sketches"][0]
         return render_clip(sketch, animate(sketch, spec.program, task.frames, spec.seed), render)
-    if "frames" not in loaded:
-        loaded["frames"] = [read_svg_file(f, task.limits, root=src.root) for f in src.frames]
-    sketches = loaded["frames"]
+    sketches = loaded["sketches"]
     pick = np.round(np.linspace(0, len(sketches) - 1, task.frames)).astype(int)  # resample to T frames
     return np.stack([render(sketches[i]) for i in pick])
 
@@ -215,22 +246,27 @@ def process(task: Task) -> list[dict]:
     return results
 
 
-def plan(cfg: GenConfig, out: Path) -> tuple[list[Task], list[dict]]:
-    """Discover sources and turn them into tasks (one per source)."""
+def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[list[Task], list[dict]]:
+    """Discover sources, read every SVG, and turn the usable ones into tasks (one per source).
+    Warnings (e.g. a folder without captions.json) go to `notes` when given."""
     sources, skipped = [], []
     for folder in cfg.sketches:
-        s, k = static_sources(folder)
+        s, k = static_sources(folder, notes)
         sources += [src for src in s if src.path.stem not in set(cfg.exclude)]
         skipped += k
     for item in cfg.animations:
         s, k = animation_sources(item)
         sources += s
         skipped += k
+    parsed = {}
+    for src in sources:  # read every SVG once here: an unusable file is skipped up front, with why
+        try:
+            parsed[src.path] = read_source(src, cfg.limits)
+        except SvgError as exc:
+            skipped.append({"source": str(src.path), "reason": str(exc)})
+    sources = [src for src in sources if src.path in parsed]
     if not sources:
-        first = skipped[0] if skipped else {"source": "?", "reason": "?"}
-        raise UserError(
-            f"no usable inputs: {len(skipped)} skipped (e.g. {first['source']}: {first['reason']})"
-        )
+        raise UserError(f"no usable inputs: {_reasons(skipped)}")
     sources = unique_keys(sources)
     splits = assign_splits([s.key for s in sources], cfg.seed, cfg.val_fraction)
     clips_dir = out / CLIPS
@@ -259,9 +295,49 @@ def plan(cfg: GenConfig, out: Path) -> tuple[list[Task], list[dict]]:
                 cfg.renderer,
                 cfg.limits,
                 clips_dir,
+                parsed[src.path],
             )
         )
     return tasks, skipped
+
+
+def _reasons(skipped: list[dict], limit: int = 5) -> str:
+    """'N skipped (a.svg: why; b.svg: why; ...)' on one line."""
+    if not skipped:
+        return "nothing found"
+    shown = "; ".join(f"{Path(s['source']).name}: {s['reason']}" for s in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"{len(skipped)} skipped ({shown}{more})"
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _exit_when_orphaned(parent_pid: int, interval: float = 0.5) -> None:
+    """Watchdog thread: a worker whose parent is gone (re-parented) exits at once."""
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        time.sleep(interval)
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Pool initializer: tie the worker's life to the data_gen process that started it.
+
+    On Linux the kernel sends SIGKILL to the worker when its parent dies (PR_SET_PDEATHSIG), so a
+    SIGKILLed data_gen leaves no worker behind; elsewhere (and as a fallback) a watchdog thread
+    polls the parent pid. A parent that died before this ran is caught by the first check."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
 
 
 def _run_tasks(tasks: list[Task], workers: int):
@@ -270,7 +346,12 @@ def _run_tasks(tasks: list[Task], workers: int):
             yield task, process(task)
         return
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)),
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {pool.submit(process, t): t for t in tasks}
         for fut in as_completed(futures):
             task = futures[fut]
@@ -288,14 +369,24 @@ def _run_tasks(tasks: list[Task], workers: int):
 
 def generate(cfg: GenConfig) -> dict:
     """Build (or resume) the dataset in cfg.out; returns the report (also written to report.json)."""
+    from flipsketch.checks import check_out_dir
+
     cfg.validate()
-    out = Path(cfg.out)
+    out = check_out_dir(cfg.out, "out")
+    if (out / CLIPS).exists() and not (out / CLIPS).is_dir():
+        raise UserError(f"out: {out / CLIPS} is an existing file, not a folder")
+    notes: list[str] = []
+    tasks, skipped = plan(cfg, out, notes)  # every input is read and checked before anything is written
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    for s in skipped:
+        print(f"warning: skipped {s['source']}: {s['reason']}", file=sys.stderr)
+    created = [p for p in (out, out / CLIPS) if not p.exists()]
     try:
         (out / CLIPS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     cleaned = atomic.clean_temp_files(out) + atomic.clean_temp_files(out / CLIPS)
-    tasks, skipped = plan(cfg, out)
     n_clips = sum(len(t.clips) for t in tasks)
     records: dict[str, dict] = {}
     failed: list[dict] = []
@@ -311,9 +402,15 @@ def generate(cfg: GenConfig) -> dict:
                     skipped.append({"source": r["source"], "reason": r["reason"]})
                 else:
                     failed.append({"id": r["id"], "source": str(task.source.path), "reason": r["reason"]})
+                    print(f"warning: clip {r['id']} failed: {r['reason']}", file=sys.stderr)
             bar.update(len(task.clips))
     elapsed = time.perf_counter() - start
     rows = [records[c.clip_id] for t in tasks for c in t.clips if c.clip_id in records]
+    if not rows:  # nothing usable came out: leave no empty dataset behind
+        for p in reversed(created):
+            shutil.rmtree(p, ignore_errors=True)
+        reasons = [{"source": f["id"], "reason": f["reason"]} for f in failed] + skipped
+        raise UserError(f"no clips were made: {_reasons(reasons)}")
     atomic.write_text(out / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     frames_written = counts["written"] * cfg.frames
     report = {

@@ -1,4 +1,4 @@
-"""Rasterise sketches: black anti-aliased strokes on white, grayscale uint8.
+"""Rasterise sketches: black anti-aliased strokes (and ink-filled shapes) on white, grayscale uint8.
 
 Two back ends give the same picture:
   * "cairo"    draws the Bezier control points straight onto an 8-bit alpha surface with cairocffi
@@ -44,8 +44,20 @@ class CairoRenderer:
         ctx.set_line_join(cairo.LINE_JOIN_ROUND)
         ctx.set_source_rgba(0, 0, 0, 1)
         coords = pts.tolist()
+        spans = sketch.spans.tolist()
+        for idx, evenodd in sketch.fill_groups():  # filled shapes: their inside is ink too
+            ctx.new_path()
+            for k in idx:
+                a, b = spans[k]
+                ctx.move_to(*coords[a])
+                for i in range(a + 1, b, 3):
+                    (x1, y1), (x2, y2), (x3, y3) = coords[i : i + 3]
+                    ctx.curve_to(x1, y1, x2, y2, x3, y3)
+                ctx.close_path()
+            ctx.set_fill_rule(cairo.FILL_RULE_EVEN_ODD if evenodd else cairo.FILL_RULE_WINDING)
+            ctx.fill()
         for (a, b), closed, w in zip(
-            sketch.spans.tolist(),
+            spans,
             sketch.closed.tolist(),
             _widths(sketch, self.size, self.stroke_width).tolist(),
             strict=True,
@@ -76,7 +88,9 @@ class CairoSvgRenderer:
 
         sk = sketch if points is None else sketch.with_points(points)
         widths = _widths(sk, self.size, self.stroke_width)
-        svg = to_svg(Sketch(sk.points, sk.spans, sk.closed, widths / self.size), self.size)
+        svg = to_svg(
+            Sketch(sk.points, sk.spans, sk.closed, widths / self.size, sk.fills, sk.fill_evenodd), self.size
+        )
         png = cairosvg.svg2png(
             bytestring=svg.encode(), output_width=self.size, output_height=self.size, unsafe=False
         )

@@ -1,6 +1,7 @@
 """Find the inputs: static sketch folders and Live-Sketch output animations.
 
-Static folder: `*.svg` files plus `captions.json` mapping stem (or file name) -> caption.
+Static folder: `*.svg` files plus `captions.json` mapping stem (or file name) -> caption (without
+one, each file's name is its caption: `cat_jumping.svg` -> "cat jumping", with a warning).
 Live-Sketch animation: a folder of `frame000.svg, frame001.svg, ...`; given a run folder, the
 frames of its last `svg_logs/svg_step<N>/` are used; given a folder of runs, each run is one
 animation. Caption: the one given in the config, else `caption.txt` in the run (or frames)
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,17 +70,33 @@ def _input_dir(path: Path, what: str) -> Path:
     return path.resolve()
 
 
-def static_sources(folder: Path) -> tuple[list[Source], list[dict]]:
+def caption_from_name(stem: str) -> str:
+    """`a_cat-jumping` -> `a cat jumping`: the caption of a sketch whose folder has no captions.json."""
+    return " ".join(re.sub(r"[_\-]+", " ", stem).split())
+
+
+def static_sources(folder: Path, notes: list[str] | None = None) -> tuple[list[Source], list[dict]]:
+    """The sketches of one folder. Without a captions.json each file's name is its caption (with a
+    warning: appended to `notes` when given, else printed to stderr); a file that captions.json
+    leaves out is skipped."""
     folder = _input_dir(folder, "sketch")
-    captions = _load_captions(folder / "captions.json", required=True)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".svg")
     if not files:
         raise UserError(f"no .svg sketches in {folder}")
+    has_captions = (folder / "captions.json").is_file()
+    captions = _load_captions(folder / "captions.json", required=False)
+    if not has_captions:
+        note = f"no captions.json in {folder}: using the file names as captions"
+        if notes is None:
+            print(f"warning: {note}", file=sys.stderr)
+        else:
+            notes.append(note)
     sources, skipped = [], []
     for f in files:
-        caption = captions.get(f.stem, captions.get(f.name))
+        caption = captions.get(f.stem, captions.get(f.name)) if has_captions else caption_from_name(f.stem)
         if not caption or not caption.strip():
-            skipped.append({"source": str(f), "reason": "no caption in captions.json"})
+            reason = "no caption in captions.json" if has_captions else "no caption in the file name"
+            skipped.append({"source": str(f), "reason": reason})
             continue
         key = f"{_slug(folder.name)}-{_slug(f.stem)}"
         sources.append(Source(key, "static", f, folder, " ".join(caption.split())))

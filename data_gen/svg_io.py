@@ -3,7 +3,8 @@
 Loading never follows anything outside the file: the XML is parsed with defusedxml with DTDs,
 entities and external references forbidden; files are size-bounded and must be regular files;
 `<image>`, `<use>`, `<script>`, `<foreignObject>` and any non-local `href` / `url(...)` reject the
-file. Only geometry is kept (paths and basic shapes, with their transforms and stroke widths),
+file. Only geometry is kept (paths and basic shapes, with their transforms, stroke widths and
+whether they are filled with ink),
 normalised to a unit square canvas; nothing from the input is ever handed to a renderer.
 """
 
@@ -43,15 +44,31 @@ class Sketch:
 
     `points` holds every control point of every subpath; subpath i is
     points[spans[i, 0]:spans[i, 1]] (1 + 3n points), `closed[i]` and `widths[i]` (canvas units).
+    `fills[i]` > 0 marks a subpath whose inside is painted with ink: the subpaths sharing one value
+    came from one filled SVG shape and are filled together (so holes stay open), with the even-odd
+    rule where `fill_evenodd[i]`, else non-zero (SVG's default). None: nothing is filled.
     """
 
     points: np.ndarray
     spans: np.ndarray
     closed: np.ndarray
     widths: np.ndarray
+    fills: np.ndarray | None = None
+    fill_evenodd: np.ndarray | None = None
 
     def with_points(self, points: np.ndarray) -> Sketch:
-        return Sketch(points, self.spans, self.closed, self.widths)
+        return Sketch(points, self.spans, self.closed, self.widths, self.fills, self.fill_evenodd)
+
+    def fill_groups(self) -> list[tuple[list[int], bool]]:
+        """[(subpath indices, even-odd rule)] per filled shape, in drawing order."""
+        if self.fills is None:
+            return []
+        groups: dict[int, list[int]] = {}
+        for i, g in enumerate(np.asarray(self.fills).tolist()):
+            if g > 0:
+                groups.setdefault(int(g), []).append(i)
+        evenodd = np.zeros(len(self.spans), bool) if self.fill_evenodd is None else self.fill_evenodd
+        return [(idx, bool(evenodd[idx[0]])) for _, idx in sorted(groups.items())]
 
     @property
     def n_segments(self) -> int:
@@ -139,15 +156,29 @@ def _canvas(root: Element, limits: Limits) -> tuple[float, float, float, float] 
 _BLANK = {"none", "transparent", "white", "#fff", "#ffffff", "rgb(255,255,255)"}
 
 
-def _is_drawn(attrs: dict[str, str]) -> bool:
-    """Stroked shapes are drawn; unstroked ones only when filled with ink (their outline is drawn).
+def _zero_opacity(value: str | None) -> bool:
+    try:
+        return value is not None and float(value.strip().rstrip("%")) <= 0
+    except ValueError:
+        return False
 
-    This keeps white background rectangles and invisible helpers out of the sketch.
+
+def _is_filled(attrs: dict[str, str]) -> bool:
+    """Filled with ink: SVG's default fill is black; white, none and transparent fills are paper."""
+    if _zero_opacity(attrs.get("fill-opacity")):
+        return False
+    return attrs.get("fill", "black").replace(" ", "").lower() not in _BLANK
+
+
+def _is_drawn(attrs: dict[str, str]) -> bool:
+    """Stroked shapes are drawn; unstroked ones only when filled with ink (their outline is drawn
+    too, and their inside painted). This keeps white background rectangles and invisible helpers
+    out of the sketch.
     """
     stroke = attrs.get("stroke", "").replace(" ", "").lower()
-    if stroke and stroke not in _BLANK:
+    if stroke and stroke not in _BLANK and not _zero_opacity(attrs.get("stroke-opacity")):
         return True
-    return attrs.get("fill", "black").replace(" ", "").lower() not in _BLANK
+    return _is_filled(attrs)
 
 
 def _shape_subpaths(el: Element, name: str, limits: Limits):
@@ -194,8 +225,9 @@ def parse_svg_bytes(data: bytes, limits: Limits = Limits()) -> Sketch:
         _check_safe(el)
     canvas = _canvas(root, limits)
 
-    raw: list[tuple[np.ndarray, bool, float]] = []
+    raw: list[tuple[np.ndarray, bool, float, int, bool]] = []
     segments = 0
+    shapes = 0
     # iterative walk: (element, parent transform, inherited presentation attributes)
     stack: list[tuple[Element, np.ndarray, dict]] = [(root, np.eye(3), {})]
     while stack:
@@ -209,7 +241,7 @@ def parse_svg_bytes(data: bytes, limits: Limits = Limits()) -> Sketch:
         except PathError as exc:
             raise SvgError(str(exc)) from exc
         attrs = dict(inherited)
-        for key in ("stroke", "fill", "stroke-width"):
+        for key in ("stroke", "fill", "stroke-width", "fill-rule", "fill-opacity", "stroke-opacity"):
             value = style.get(key) or el.get(key)
             if value is not None:
                 attrs[key] = value.strip()
@@ -221,11 +253,14 @@ def parse_svg_bytes(data: bytes, limits: Limits = Limits()) -> Sketch:
             width = _length(attrs.get("stroke-width"))
             width = DEFAULT_STROKE_WIDTH if width is None or width < 0 else width
             width *= math.sqrt(abs(np.linalg.det(m[:2, :2])))
+            shapes += 1
+            fill = shapes if _is_filled(attrs) and name != "line" else 0
+            evenodd = attrs.get("fill-rule", "").lower() == "evenodd"
             for pts, closed in subs:
                 segments += (len(pts) - 1) // 3
                 if segments > limits.max_segments:
                     raise SvgError(f"more than {limits.max_segments} path segments")
-                raw.append((pts @ m[:2, :2].T + m[:2, 2], closed, width))
+                raw.append((pts @ m[:2, :2].T + m[:2, 2], closed, width, fill, evenodd))
         stack.extend((child, m, attrs) for child in reversed(list(el)))
     if not raw:
         raise SvgError("no drawable paths")
@@ -251,6 +286,8 @@ def _normalise(raw, canvas, limits: Limits) -> Sketch:
         spans=spans,
         closed=np.array([r[1] for r in raw], dtype=bool),
         widths=np.array([r[2] for r in raw], dtype=np.float64) / side,
+        fills=np.array([r[3] for r in raw], dtype=np.int64),
+        fill_evenodd=np.array([r[4] for r in raw], dtype=bool),
     )
 
 
@@ -285,16 +322,31 @@ def to_svg(sketch: Sketch, size: int = 256, stroke_width: float | None = None) -
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}">',
         f'<rect width="{size}" height="{size}" fill="#ffffff"/>',
     ]
-    for (a, b), closed, w in zip(sketch.spans, sketch.closed, sketch.widths, strict=True):
-        sw = stroke_width if stroke_width is not None else w * size
+
+    def path_data(k: int, close: bool) -> str:
+        a, b = sketch.spans[k]
         d = [f"M{_fmt(p[a, 0])} {_fmt(p[a, 1])}"]
         for i in range(a + 1, b, 3):
             d.append("C" + " ".join(f"{_fmt(x)} {_fmt(y)}" for x, y in p[i : i + 3]))
-        if closed:
+        if close:
             d.append("Z")
+        return "".join(d)
+
+    fills = np.zeros(len(sketch.spans), np.int64) if sketch.fills is None else np.asarray(sketch.fills)
+    evenodd = np.zeros(len(sketch.spans), bool) if sketch.fill_evenodd is None else sketch.fill_evenodd
+    k = 0
+    while k < len(sketch.spans):  # one <path> per shape: a filled shape's subpaths stay together
+        end = k + 1
+        while fills[k] > 0 and end < len(sketch.spans) and fills[end] == fills[k]:
+            end += 1
+        w = sketch.widths[k]
+        sw = stroke_width if stroke_width is not None else w * size
+        d = "".join(path_data(i, bool(sketch.closed[i])) for i in range(k, end))
+        fill = f'"#000000" fill-rule="{"evenodd" if evenodd[k] else "nonzero"}"' if fills[k] > 0 else '"none"'
         parts.append(
-            f'<path d="{"".join(d)}" fill="none" stroke="#000000" stroke-width="{_fmt(sw)}" '
+            f'<path d="{d}" fill={fill} stroke="#000000" stroke-width="{_fmt(sw)}" '
             'stroke-linecap="round" stroke-linejoin="round"/>'
         )
+        k = end
     parts.append("</svg>")
     return "\n".join(parts)

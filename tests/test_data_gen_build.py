@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -131,7 +132,58 @@ def test_changed_settings_rebuild_and_metadata_rebuilds_from_sidecars(sketches, 
     assert len((out / "metadata.jsonl").read_text().splitlines()) == 8
 
 
-def test_killed_process_leaves_only_whole_clips(sketches, tmp_path):
+def test_folder_without_captions_uses_file_names_and_prints_each_skip(tmp_path, capsys):
+    src = tmp_path / "mine"
+    src.mkdir()
+    shutil.copy(SHIPPED_SKETCHES / "fish.svg", src / "a_fish-swimming.svg")
+    (src / "broken.svg").write_text("<svg")
+    (src / "empty.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>')
+    out = tmp_path / "out"
+    report = generate(GenConfig(out=out, sketches=(src,), workers=1, **SMALL))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"warning: no captions.json in {src}: using the file names as captions"
+    assert [line.split(": ")[1].rsplit("/", 1)[-1] for line in err[1:]] == ["broken.svg", "empty.svg"]
+    assert all(line.startswith("warning: skipped ") for line in err[1:])
+    assert report["clips"] == 2 and len(report["skipped_sources"]) == 2
+    assert {r["caption"] for r in dataset.read_metadata(out)} == {"a fish swimming"}
+
+
+def test_every_source_unusable_is_an_error_that_lists_why(tmp_path):
+    src = tmp_path / "bad"
+    src.mkdir()
+    (src / "a.svg").write_text("<svg")
+    (src / "b.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><image href="/etc/passwd"/></svg>')
+    (src / "captions.json").write_text(json.dumps({"a": "a cat", "b": "a dog"}))
+    with pytest.raises(
+        UserError, match=r"no usable inputs: 2 skipped \(a.svg: not well-formed.*b.svg: <image>"
+    ):
+        generate(GenConfig(out=tmp_path / "out", sketches=(src,), workers=1, **SMALL))
+    assert not (tmp_path / "out").exists()
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its parent (now init) may reap it
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_process_leaves_only_whole_clips_and_no_workers(sketches, tmp_path):
+    """SIGKILL of the data_gen parent alone: its workers die with it, and a rerun resumes."""
     out = tmp_path / "out"
     cmd = [
         sys.executable,
@@ -149,11 +201,21 @@ def test_killed_process_leaves_only_whole_clips(sketches, tmp_path):
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.time() + 30
-    while time.time() < deadline and len(list((out / "clips").glob("*.json"))) < 10:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list((out / "clips").glob("*.json"))) < 10:
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, "the pool's workers are running"
+        proc.send_signal(signal.SIGKILL)  # the parent only, as the OOM killer or `kill -9 PID` would
+        proc.wait()
+        deadline = time.time() + 15
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.05)
+        assert not [w for w in workers if _alive(w)], "workers outlived their parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # our own session, should the test fail half-way
     for npy in (out / "clips").glob("*.npy"):
         assert np.load(npy).shape == (24, 128, 128)  # every clip under its real name is whole
     report = generate(
@@ -221,8 +283,9 @@ def test_live_sketch_output_folders(tmp_path):
 def test_user_errors(tmp_path, sketches):
     with pytest.raises(UserError, match="not found"):
         generate(GenConfig(out=tmp_path / "o", sketches=(tmp_path / "missing",)))
-    with pytest.raises(UserError, match="captions.json"):
+    with pytest.raises(UserError, match="no .svg sketches"):
         generate(GenConfig(out=tmp_path / "o", sketches=(tmp_path,)))
+    assert not (tmp_path / "o").exists()  # refused before anything is written
     with pytest.raises(UserError, match="motion"):
         generate(GenConfig(out=tmp_path / "o", sketches=(sketches,), motion="teleport"))
     with pytest.raises(UserError, match="Live-Sketch"):

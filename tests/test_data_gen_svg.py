@@ -13,7 +13,8 @@ import pytest
 
 from data_gen.build import GenConfig, generate
 from data_gen.paths import parse_path_d, parse_transform
-from data_gen.svg_io import Limits, SvgError, parse_svg_bytes, read_svg_file, to_svg
+from data_gen.raster import make_renderer
+from data_gen.svg_io import Limits, Sketch, SvgError, parse_svg_bytes, read_svg_file, to_svg
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256">{}</svg>'
 
@@ -83,6 +84,42 @@ def test_normalised_to_unit_canvas_and_round_trip():
     np.testing.assert_allclose(sk.widths, [4 / 512])
     again = parse_svg_bytes(to_svg(sk, 256).encode())
     np.testing.assert_allclose(again.points, sk.points, atol=1e-4)
+
+
+@pytest.mark.parametrize("renderer", ["cairo", "cairosvg"])
+def test_filled_shapes_render_as_ink_with_their_holes(renderer):
+    sk = parse_svg_bytes(
+        _svg(
+            '<rect x="140" y="140" width="100" height="100" fill="#808080"/>'  # unstroked, filled grey
+            '<path fill-rule="evenodd" fill="black" stroke="none" '
+            'd="M10 10 h100 v100 h-100 z M40 40 h40 v40 h-40 z"/>'  # a square with a square hole
+            '<circle cx="60" cy="190" r="40" fill="none" stroke="black" stroke-width="3"/>'  # outline
+            '<circle cx="190" cy="60" r="40" stroke="black" fill-opacity="0"/>'  # invisible fill
+        )
+    )
+    assert sk.fills.tolist() == [1, 2, 2, 0, 0] and sk.fill_evenodd.tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    img = make_renderer(renderer, 256)(sk)
+    assert img[190, 190] < 64  # inside the filled rectangle: ink
+    assert img[30, 30] < 64 and img[60, 60] > 192  # the square is ink, its hole is paper
+    assert img[190, 60] > 192 and img[60, 190] > 192  # unfilled circles: paper inside
+    again = parse_svg_bytes(to_svg(sk, 256).encode())  # the clean SVG keeps the fills
+    assert again.fills.tolist() == [1, 2, 2, 0, 0] and again.fill_evenodd.tolist() == sk.fill_evenodd.tolist()
+    np.testing.assert_allclose(again.points, sk.points, atol=1e-4)
+
+
+def test_sketch_built_without_fill_fields_still_renders():
+    """Callers that build a Sketch from (points, spans, closed, widths) positionally keep working."""
+    pts = np.array([[0.2, 0.2], [0.4, 0.2], [0.6, 0.2], [0.8, 0.2]])
+    sk = Sketch(pts, np.array([[0, 4]]), np.array([False]), np.array([0.02]))
+    assert sk.fills is None and sk.fill_groups() == []
+    assert make_renderer("cairo", 64)(sk).min() < 64
+    assert sk.with_points(pts + 0.1).fills is None
 
 
 # ---------------------------------------------------------------- hostile input
