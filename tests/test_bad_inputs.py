@@ -133,6 +133,12 @@ ANIMATE = [
     (["output.binarize=2"], "output.binarize must be true or false"),
     (["device=gpu9"], "unknown device"),
     (["dtype=float8"], "unknown dtype"),
+    (["+model.foo=1"], "model tiny has no setting 'foo'"),
+    (["model._target_=os.system"], "registry name only"),
+    (["model=modelscope", "model.path={tmp}/nowhere"], "no weights at"),
+    (["sampler.num_inference_steps=5000"], "num_inference_steps must be in [1, 1000]"),
+    (["prompt=${{nope}}"], "Interpolation key 'nope' not found"),
+    (["--verbose"], "unknown option '--verbose'"),
 ]
 
 
@@ -187,6 +193,11 @@ TRAIN = [
     (["ckpt_path={ours}"], "not a Lightning training checkpoint"),
     (["data.root={tmp}/missing", "data.generate=null"], "dataset folder not found"),
     (["seed=-1"], "seed must be >= 0"),
+    (["module.lora.targets=everything"], "module.lora.targets must be"),
+    (["data.latent_mode=median"], "data.latent_mode must be one of sample, mean"),
+    (["trainer.precision=abc"], "trainer.precision must be one of"),
+    (["paths.log_dir={unwritable}"], "the run folder"),
+    (["--fast"], "unknown option '--fast'"),
 ]
 
 
@@ -243,6 +254,8 @@ EVAL = [
     (["model.lora={bad_lora}"], "not a readable safetensors file"),
     (["output.formats=[webm]"], "unknown output format"),
     (["+variants.full.sampler.tau1=abc"], "sampler.tau1 must be an integer"),
+    (["methods=[svd]", "baseline.svd.steps=abc"], "baseline.svd.steps must be an integer"),  # inside the run
+    (["-m", "sampler.lambda_=0,abc"], "sampler.lambda_ must be a number"),  # the second job of a sweep
 ]
 
 

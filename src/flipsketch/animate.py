@@ -181,10 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(__doc__)
         return 0
+    from .cli import run_check
     from .quiet import quiet_third_party
 
     quiet_third_party()
+    flags = [a for a in argv if a.startswith("-")]
+    if flags:
+        raise UserError(
+            f"unknown option {flags[0]!r}: settings are key=value (e.g. sampler.lambda_=0.3); --help lists them"
+        )
     cfg = compose_config("animate", argv)
+    run_check(validate_request, cfg)  # every check, before any model is built
     paths = animate(cfg)
     for p in paths:
         print(p / "animation.gif" if (p / "animation.gif").exists() else p)

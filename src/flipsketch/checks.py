@@ -135,22 +135,23 @@ def check_out_dir(path: Any, name: str) -> Path:
     if isinstance(path, bool) or not isinstance(path, str | os.PathLike | int | float):
         raise UserError(f"{name} must be a folder path, got {_shown(path)}")
     p = Path(str(path)).expanduser()
+    what = f"{name} {p}" if " " in name else f"{name}={p}"
     if p.exists() and not p.is_dir():
-        raise UserError(f"{name}={p} is an existing file, not a folder")
+        raise UserError(f"{what} is an existing file, not a folder")
     probe = p
     while not probe.exists():
         if probe.is_symlink():
-            raise UserError(f"{name}={p}: {probe} is a broken link")
+            raise UserError(f"{what}: {probe} is a broken link")
         if probe.parent == probe:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise UserError(f"{name}={p} cannot be created: {probe} is a file, not a folder")
+        raise UserError(f"{what} cannot be created: {probe} is a file, not a folder")
     try:
         tmp = tempfile.mkdtemp(prefix=".flipsketch-write-check-", dir=probe)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UserError(f"{name}={p} is not writable ({reason} in {probe})") from None
+        raise UserError(f"{what} is not writable ({reason} in {probe})") from None
     os.rmdir(tmp)
     return p
 

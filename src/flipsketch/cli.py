@@ -55,7 +55,8 @@ def _parse_error_message(override: str, exc: Exception) -> str:
         return f"cannot read {override!r}: an override is key=value (e.g. sampler.lambda_=0.3)"
     if not key.strip():
         return f"cannot read {override!r}: the key before '=' is missing"
-    looks_structured = value.strip().startswith(("[", "{", '"', "'")) or value.strip().endswith(")")
+    v = value.strip()
+    looks_structured = v.startswith(("[", "{")) or bool(re.match(r"^\w+\(.*\)$", v))
     if value and not looks_structured and not _UNQUOTED_OK.match(value):
         return _quoting_hint(override)
     first = " ".join(str(exc).split("See https://")[0].split())
@@ -267,6 +268,12 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
     from omegaconf.errors import OmegaConfBaseException
 
     flags, overrides = _split_argv(argv)
+    unknown = [f for f in flags if f.split("=", 1)[0] not in HYDRA_FLAGS]
+    if unknown:
+        raise UserError(
+            f"unknown option {unknown[0]!r}: settings are key=value (e.g. sampler.lambda_=0.3); "
+            "--help lists them"
+        )
     multirun = any(f in ("-m", "--multirun") for f in flags)
     if any(f not in ("-m", "--multirun") for f in flags):
         return None
@@ -279,15 +286,63 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
         cfg = compose_config(config_name, job, return_hydra_config=True)
         if anchor is None:
             try:
-                run_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
-                anchor = _nearest_existing(Path(str(run_dir)))
-            except OmegaConfBaseException:  # an unresolvable run folder: Hydra will say so
-                anchor = None
+                run_dir = Path(str(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir))
+            except OmegaConfBaseException as exc:
+                raise UserError(f"bad configuration: the run folder: {_first_line(exc)}") from None
+            from .checks import check_out_dir
+
+            check_out_dir(run_dir, "the run folder (set by paths.log_dir or hydra.run.dir)")
+            anchor = _nearest_existing(run_dir)
         if check is not None:
             with open_dict(cfg):
                 cfg.pop("hydra", None)  # the task sees the config without it, as inside the run
-            check(cfg)
+            run_check(check, cfg)
     return anchor
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+
+
+def run_check(check: Callable, cfg) -> None:
+    """`check(cfg)`, with a config value that cannot be resolved (e.g. `prompt=${nope}`) as one line."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        check(cfg)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        where = f"{key}: " if key else ""
+        raise UserError(f"bad configuration: {where}{_first_line(exc)}") from None
+
+
+# Hydra's own command-line flags (hydra/_internal/utils.py get_args_parser); anything else is a typo.
+HYDRA_FLAGS = {
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--version",
+    "-c",
+    "--cfg",
+    "--resolve",
+    "-p",
+    "--package",
+    "--run",
+    "-r",
+    "-m",
+    "--multirun",
+    "-sc",
+    "--shell-completion",
+    "-cp",
+    "--config-path",
+    "-cn",
+    "--config-name",
+    "-cd",
+    "--config-dir",
+    "--info",
+    "-i",
+    "--experimental-rerun",
+}
 
 
 def hydra_cli(
@@ -313,7 +368,7 @@ def hydra_cli(
     def _hydra_main(cfg):
         try:
             if check is not None:
-                check(cfg)
+                run_check(check, cfg)
             out = task(cfg)
             return result(cfg, out) if result is not None else None
         except UserError as exc:

@@ -82,10 +82,10 @@ class SamplerConfig:
         def bad(msg):
             raise UserError(msg)
 
-        if self.num_frames < 2:
-            bad(f"sampler.num_frames must be >= 2, got {self.num_frames}")
-        if self.num_inference_steps < 1:
-            bad(f"sampler.num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if not 2 <= self.num_frames <= 1024:
+            bad(f"sampler.num_frames must be in [2, 1024], got {self.num_frames}")
+        if not 1 <= self.num_inference_steps <= 1000:  # DDIM steps: at most the 1000 training timesteps
+            bad(f"sampler.num_inference_steps must be in [1, 1000], got {self.num_inference_steps}")
         if not 0.0 <= self.lambda_ <= 1.0:
             bad(f"sampler.lambda_ must be in [0, 1], got {self.lambda_}")
         if self.guidance_scale < 0:

@@ -15,6 +15,20 @@ from omegaconf import DictConfig
 from .cli import hydra_cli
 from .errors import UserError
 
+PRECISIONS = (
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "64-true",
+    "16-true",
+    "bf16-true",
+    "transformer-engine",
+    "32",
+    "16",
+    "bf16",
+    "64",
+)
+
 
 def _get(node, key: str, default=None):
     """`node.key` resolved, or `default` when absent or not resolvable before the run starts
@@ -47,7 +61,7 @@ _UNSET = object()
 
 def check(cfg: DictConfig) -> None:
     """Everything a user is likely to mistype, checked before any model is built or file written."""
-    from .checks import as_bool, as_float, as_int, as_str, reject_nonfinite
+    from .checks import as_bool, as_choice, as_float, as_int, as_str, reject_nonfinite
     from .models.registry import check_model_config
 
     reject_nonfinite(cfg)
@@ -66,6 +80,8 @@ def check(cfg: DictConfig) -> None:
             as_int(_get(data, "max_val_clips"), "data.max_val_clips", 0)
         for key in ("cache_latents", "pin_memory"):
             as_bool(_get(data, key, False), f"data.{key}")
+        if _get(data, "latent_mode") is not None:
+            as_choice(_get(data, "latent_mode"), "data.latent_mode", ("sample", "mean"))
         gen = _get(data, "generate")
         root = _get(data, "root")
         if root is not None and not gen:
@@ -94,6 +110,15 @@ def check(cfg: DictConfig) -> None:
         if _get(trainer, "gradient_clip_val") is not None:
             as_float(_get(trainer, "gradient_clip_val"), "trainer.gradient_clip_val", 0.0)
         as_bool(_get(trainer, "enable_progress_bar", True), "trainer.enable_progress_bar")
+        precision = _get(trainer, "precision")
+        if precision is not None and str(precision) not in PRECISIONS:
+            raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        accelerator = _get(trainer, "accelerator")
+        if accelerator in ("gpu", "cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError(f"trainer.accelerator={accelerator} asked for, but no CUDA GPU is available")
     module = cfg.get("module")
     if module is not None:
         lr = _get(module, "optimizer.lr")
@@ -101,6 +126,14 @@ def check(cfg: DictConfig) -> None:
             raise UserError(f"module.optimizer.lr must be > 0, got {lr}")
         if _get(module, "lora.rank") is not None:
             as_int(_get(module, "lora.rank"), "module.lora.rank", 1, 4096)
+        targets = _get(module, "lora.targets")
+        if targets is not None and not (
+            (isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets))
+            or targets in ("attn", "spatial", "temporal", "all")
+        ):
+            raise UserError(
+                f"module.lora.targets must be attn, spatial, temporal, all or a list of module names, got {targets!r}"
+            )
         if _get(module, "lora.text_encoder") is not None:
             as_bool(_get(module, "lora.text_encoder"), "module.lora.text_encoder")
         if _get(module, "noise_offset") is not None:

@@ -52,11 +52,14 @@ class Baseline(ABC):
         guidance: float | None = None,
         binarize: bool = False,
     ):
-        self.label = label or self.name
-        self.num_frames = num_frames
-        self.steps = steps
-        self.guidance = guidance
-        self.binarize = bool(binarize)
+        from ..checks import as_bool, as_float, as_int
+
+        key = f"baseline.{self.name}"
+        self.label = str(label or self.name)
+        self.num_frames = None if num_frames is None else as_int(num_frames, f"{key}.num_frames", 2)
+        self.steps = None if steps is None else as_int(steps, f"{key}.steps", 1)
+        self.guidance = None if guidance is None else as_float(guidance, f"{key}.guidance", 0.0)
+        self.binarize = as_bool(binarize, f"{key}.binarize")
 
     def setup(self, ctx: Any) -> None:  # noqa: B027 - an optional hook
         """Called once before the first `generate` with the evaluation context (device, dtype, model)."""

@@ -205,7 +205,8 @@ def load_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None 
         except UserError:
             raise
         except (StopIteration, ValueError, RuntimeError, KeyError, TypeError, IndexError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+            first = next((ln for ln in lines if "size mismatch" in ln), lines[0])[:200]
             raise UserError(f"{path}: its {prefix} LoRA does not fit this model ({first})") from None
         unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
         if unexpected:

@@ -32,6 +32,9 @@ def _tiny(seed: int = 0, resolution: int = 64, **kw) -> Components:
     return build_tiny(seed=seed, resolution=resolution, **kw)
 
 
+_tiny.forwards_to = build_tiny
+
+
 TINY_PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "assets" / "tiny_pretrained"
 
 
@@ -75,6 +78,9 @@ def _modelscope_random(seed: int = 0, resolution: int = 256, **kw) -> Components
     return build_modelscope_random(seed=seed, resolution=resolution, **kw)
 
 
+_modelscope_random.forwards_to = build_modelscope_random
+
+
 @register("modelscope")
 def _modelscope(
     path: str = "ali-vilab/text-to-video-ms-1.7b", resolution: int = 256, dtype="float32", device=None
@@ -107,18 +113,31 @@ def _flipsketch_ckpt(
     return comps
 
 
-def _check_kwargs(name: str, builder: Callable, kwargs: dict) -> None:
+def _accepted(builder: Callable) -> set[str] | None:
+    """The keyword settings a builder takes (following `**kw` into the function it forwards to,
+    `builder.forwards_to`); None when that cannot be known."""
     params = inspect.signature(builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    names = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    if len(names) < len(params):
+        target = getattr(builder, "forwards_to", None)
+        if target is None:
+            return None
+        names |= _accepted(target) or set()
+    return names
+
+
+def _check_kwargs(name: str, builder: Callable, kwargs: dict) -> None:
+    params = _accepted(builder)
+    if params is None:
         return
-    unknown = sorted(set(kwargs) - set(params))
+    unknown = sorted(set(kwargs) - params)
     if unknown:
         from difflib import get_close_matches
 
         close = get_close_matches(unknown[0], list(params), n=1)
         hint = f"; did you mean model.{close[0]}?" if close else ""
         raise UserError(
-            f"model {name} has no setting {unknown[0]!r} (it takes {', '.join(params) or 'none'}){hint}"
+            f"model {name} has no setting {unknown[0]!r} (it takes {', '.join(sorted(params)) or 'none'}){hint}"
         )
 
 
@@ -226,4 +245,18 @@ def check_model_config(node, what: str = "model") -> tuple[str, dict]:
         from .lora import check_lora_file
 
         check_lora_file(kwargs["lora"])
+    _check_weights(name, kwargs)
     return name, kwargs
+
+
+def _check_weights(name: str, kwargs: dict) -> None:
+    """The weight folder a model loads from, checked for its layout (nothing is read)."""
+    from .loaders import SUBFOLDERS, check_pipeline_folder
+
+    if name in ("modelscope", "flipsketch_ckpt"):
+        default = inspect.signature(MODEL_REGISTRY[name]).parameters["path"].default
+        what = "ModelScope text-to-video-ms-1.7b" if name == "modelscope" else "FlipSketch checkpoint-2500"
+        check_pipeline_folder(str(kwargs.get("path") or default), what)
+    elif name == "tiny_pretrained" and kwargs.get("path"):
+        needed = tuple(s for s in SUBFOLDERS if s != "tokenizer")
+        check_pipeline_folder(str(kwargs["path"]), "tiny_pretrained", needed)
