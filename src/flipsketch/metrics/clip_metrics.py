@@ -136,6 +136,10 @@ def load_open_clip(
     """Build an open_clip model offline. Returns (model in eval mode, weights label)."""
     import open_clip
 
+    from ..quiet import quiet_third_party
+
+    quiet_third_party()  # open_clip's INFO chatter about parsing identifiers
+
     if model_name not in open_clip.list_models():
         raise UserError(f"unknown open_clip model {model_name!r} (see open_clip.list_models())")
     kwargs: dict = {}
@@ -227,6 +231,10 @@ class ClipScorer:
         """A tiny randomly initialised CLIP, built offline and deterministic in `seed`."""
         import open_clip
         from open_clip.model import set_model_preprocess_cfg
+
+        from ..quiet import quiet_third_party
+
+        quiet_third_party()
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -143,6 +143,9 @@ def _check_kwargs(name: str, builder: Callable, kwargs: dict) -> None:
 
 def build_model(name: str, lora: str | None = None, **kwargs) -> Components:
     """Build a registered model by name; `lora` optionally loads a `pytorch_lora_weights.safetensors`."""
+    from ..quiet import quiet_third_party
+
+    quiet_third_party()  # e.g. diffusers' "modules that should be kept in float32: []"
     if not isinstance(name, str) or name not in MODEL_REGISTRY:
         raise UserError(f"unknown model {name!r}; registered: {', '.join(sorted(MODEL_REGISTRY))}")
     builder = MODEL_REGISTRY[name]

@@ -46,6 +46,9 @@ def build_components(cfg: DictConfig):
 
 
 def build_run(cfg: DictConfig, components=None) -> TrainRun:
+    from ..quiet import quiet_third_party
+
+    quiet_third_party()  # Lightning's litlogger tip, the pytree deprecation raised inside Lightning
     # the frozen VAE / text encoder stay in eval mode on purpose
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     if cfg.get("seed") is not None:
