@@ -102,14 +102,18 @@ def config_keys(node, prefix: str = "") -> list[str]:
 
 
 def did_you_mean(word: str, candidates) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    if not close:  # compare the last part within the same parent (sampler.lamda_ -> sampler.lambda_)
-        parent, _, leaf = word.rpartition(".")
-        same = [c for c in candidates if c.rpartition(".")[0] == parent]
-        close = [c for c in same if difflib.get_close_matches(leaf, [c.rpartition(".")[2]], n=1, cutoff=0.6)][
-            :1
-        ]
-    return f"; did you mean {close[0]}?" if close else ""
+    """'; did you mean X?' for a near-miss key (or '' when nothing is close): a misspelt last part
+    (sampler.lamda_ -> sampler.lambda_), a misspelt parent (smapler.lambda_ -> sampler.lambda_),
+    or a misspelt top-level key (modle -> model)."""
+    parent, _, leaf = word.rpartition(".")
+    split = [c.rpartition(".") for c in candidates if c.count(".") == word.count(".")]
+    leaves = [c_leaf for c_parent, _, c_leaf in split if c_parent == parent]
+    close = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {parent + '.' if parent else ''}{close[0]}?"
+    parents = [c_parent for c_parent, _, c_leaf in split if c_leaf == leaf and c_parent != parent]
+    close = difflib.get_close_matches(parent, parents, n=1, cutoff=0.6) if parent else []
+    return f"; did you mean {close[0]}.{leaf}?" if close else ""
 
 
 def _raw_compose(config_name: str, overrides: list[str], return_hydra_config: bool = False):
