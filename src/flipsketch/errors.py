@@ -28,7 +28,7 @@ def report_user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]
