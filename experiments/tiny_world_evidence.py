@@ -106,6 +106,7 @@ def _paired_apart(a: list[float], b: list[float]) -> tuple[float, float]:
 def sample_scores(rows: list[dict], items, resolution: int) -> dict[tuple[str, str, int], dict]:
     """Identity accuracy and ink ratio of every sample, read back from its PNG frames."""
     from flipsketch.baselines.frames_io import read_image_folder
+    from flipsketch.metrics._io import gray_frames
     from flipsketch.metrics.stroke_metrics import ink_ratio, nearest_sketch
     from flipsketch.sketch import load_sketch
 
@@ -113,7 +114,7 @@ def sample_scores(rows: list[dict], items, resolution: int) -> dict[tuple[str, s
     index = {it.id: k for k, it in enumerate(items)}
     out = {}
     for r in rows:
-        frames = read_image_folder(Path(r["folder"]) / "frames")
+        frames = gray_frames(read_image_folder(Path(r["folder"]) / "frames"))  # (F, H, W) uint8
         own = index[r["item"]]
         near = nearest_sketch(frames, sketches, skip_first=True)
         out[(r["method"], r["item"], int(r["seed"]))] = {

@@ -407,7 +407,7 @@ def _progress(run: Path) -> dict:
 
 
 def export_base(run: Path, out: Path) -> Path:
-    """Write the EMA VAE + text encoder + UNet3D as a diffusers folder (safetensors, no tokenizer/)."""
+    """Write the EMA VAE + text encoder + UNet3D (safetensors) and the CLIP tokenizer as a diffusers folder."""
     import shutil
 
     from diffusers import DDIMScheduler
@@ -436,7 +436,7 @@ def export_base(run: Path, out: Path) -> Path:
     )
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_pipeline_folder(comps, tmp, tokenizer=False)
+    save_pipeline_folder(comps, tmp)  # tokenizer/ too: plain diffusers loads the folder as it is
     shutil.rmtree(out, ignore_errors=True)  # a new base invalidates the old sketch LoRA
     os.replace(tmp, out)
     write_model_card(run, out)
