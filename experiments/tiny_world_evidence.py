@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 LAMBDA_METHODS = {"lambda0": 0.0, "lambda025": 0.25, "full": 0.5, "lambda075": 0.75, "lambda1": 1.0}
-DEMO_SCHEDULE = {"sampler": "fast", "steps": 10}  # what `make demo` samples with (src/flipsketch/demo.py)
+DEMO_SCHEDULE = {"sampler": "tiny_world", "steps": 10}  # what `make demo` samples with (src/flipsketch/demo.py)
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--sampler",
         default=DEMO_SCHEDULE["sampler"],
-        help="sampler preset: fast (the demo's) | flipsketch (paper)",
+        help="sampler preset: tiny_world (the demo's) | fast | flipsketch (the paper's)",
     )
     p.add_argument(
         "--out", default="logs/tiny_world_evidence", help="run folder (videos are reused on rerun)"

@@ -44,8 +44,7 @@ PROFILES = {
             "methods=[full,no_align,no_composition,lambda1,t2v_plain]",
             "benchmark.only=[balloon,fish]",
             "seeds=[0]",
-            "sampler=fast",
-            "sampler.num_inference_steps=10",  # the paper's schedule scaled to 10 steps: minutes, not an hour
+            "sampler=tiny_world",  # 10 steps, stronger alignment (conf/sampler/tiny_world.yaml)
             "sampler.tau1=4",
             "sampler.tau2=6",
         ],

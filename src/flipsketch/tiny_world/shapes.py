@@ -43,8 +43,8 @@ VERBS = tuple(MOTIONS)
 class WorldConfig:
     size: int = 64
     frames: int = 8
-    p_two: float = 0.2          # a second, still shape on the canvas (a distractor)
-    p_grey_paper: float = 0.3   # light-grey instead of white paper
+    p_two: float = 0.2  # a second, still shape on the canvas (a distractor)
+    p_grey_paper: float = 0.3  # light-grey instead of white paper
 
 
 def _smooth(d: torch.Tensor) -> torch.Tensor:
@@ -103,7 +103,9 @@ def _shape_sdf(name: str, qx, qy, r: float, g: torch.Generator) -> torch.Tensor:
     if name == "hexagon":
         return _poly_sdf(qx, qy, r, 6, 0.0)
     if name == "star":
-        return _polar_sdf(qx, qy, r * 0.8, int(torch.randint(5, 7, (), generator=g)), 0.35, -math.pi / 2) * 0.6
+        return (
+            _polar_sdf(qx, qy, r * 0.8, int(torch.randint(5, 7, (), generator=g)), 0.35, -math.pi / 2) * 0.6
+        )
     # blob
     return _polar_sdf(qx, qy, r * 0.85, int(torch.randint(2, 5, (), generator=g)), u(0.1, 0.25), u(0, 6.28))
 
@@ -135,7 +137,14 @@ def _motion(verb: str, frames: int, size: int, r: float, g: torch.Generator) -> 
     u = lambda lo, hi: float(torch.empty(()).uniform_(lo, hi, generator=g))  # noqa: E731
     t = torch.arange(frames, dtype=torch.float32) / max(frames - 1, 1)  # 0..1
     z = torch.zeros(frames)
-    m = dict(tx=z.clone(), ty=z.clone(), ang=z.clone(), sx=torch.ones(frames), sy=torch.ones(frames), shear=z.clone())
+    m = dict(
+        tx=z.clone(),
+        ty=z.clone(),
+        ang=z.clone(),
+        sx=torch.ones(frames),
+        sy=torch.ones(frames),
+        shear=z.clone(),
+    )
     cyc = 2 * math.pi * t
     step = size * u(0.18, 0.32)
     if verb == "spin":
@@ -195,7 +204,9 @@ def _fill_pattern(fill: str, qx, qy, g: torch.Generator) -> torch.Tensor:
     return torch.where(v > 0.5, u(0.7, 1.0), u(0.0, 0.15)) + 0 * qx
 
 
-def render_clip(seed: int, cfg: WorldConfig | None = None, verb: str | None = None) -> tuple[torch.Tensor, str]:
+def render_clip(
+    seed: int, cfg: WorldConfig | None = None, verb: str | None = None
+) -> tuple[torch.Tensor, str]:
     """One clip: (frames, size, size) float in [0, 1] (1 = white paper) and its caption."""
     cfg = cfg or WorldConfig()
     g = torch.Generator().manual_seed(int(seed))
@@ -217,7 +228,16 @@ def render_clip(seed: int, cfg: WorldConfig | None = None, verb: str | None = No
     cy = torch.tensor(u(lo_y, hi_y) if hi_y > lo_y else (lo_y + hi_y) / 2)
     ang0 = u(-0.3, 0.3)
     qx, qy, smin = _local_coords(
-        size, frames, cx.expand(frames), cy.expand(frames), m["ang"] + ang0, m["sx"], m["sy"], m["shear"], m["tx"], m["ty"]
+        size,
+        frames,
+        cx.expand(frames),
+        cy.expand(frames),
+        m["ang"] + ang0,
+        m["sx"],
+        m["sy"],
+        m["shear"],
+        m["tx"],
+        m["ty"],
     )
     width = u(1.0, 2.2)
     if shape == "scribble":
@@ -239,9 +259,18 @@ def render_clip(seed: int, cfg: WorldConfig | None = None, verb: str | None = No
     if u(0, 1) < cfg.p_two:  # a still distractor drawn behind
         g2 = int(torch.randint(2**31 - 1, (), generator=g))
         still, _ = render_clip(g2, WorldConfig(size, 1, 0.0, 0.0), verb="spin")
-        img = torch.minimum(img, still.expand(frames, -1, -1) * 0 + torch.maximum(still, 1 - (1 - still) * 0.6))
+        img = torch.minimum(
+            img, still.expand(frames, -1, -1) * 0 + torch.maximum(still, 1 - (1 - still) * 0.6)
+        )
     noun = "scribble" if shape == "scribble" else shape
-    adj = {"grey": "grey", "dark": "black", "striped": "striped", "checkered": "checkered", "dotted": "dotted", "outlined": "outlined"}[fill]
+    adj = {
+        "grey": "grey",
+        "dark": "black",
+        "striped": "striped",
+        "checkered": "checkered",
+        "dotted": "dotted",
+        "outlined": "outlined",
+    }[fill]
     caption = f"a {adj} {noun} {pick(MOTIONS[verb])}"
     return img.clamp(0, 1), caption
 
