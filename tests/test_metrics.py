@@ -285,3 +285,37 @@ def test_compute_all_on_static_video(scorer):
     assert out["backbone"] == scorer.backbone
     with pytest.raises(ValueError):
         compute_all(scorer, sk[:32], "a sketch", moving_frames(2))
+
+
+def test_openai_weights_file_without_quickgelu_is_refused(tmp_path, monkeypatch):
+    """OpenAI's release run as plain ViT-B-32 would silently use GELU: refused, naming the -quickgelu model."""
+    import hashlib
+
+    import open_clip
+
+    from flipsketch.errors import UserError
+    from flipsketch.metrics import clip_metrics
+
+    # 1) recognised by content hash (the folder name of open_clip's 'openai' URL)
+    blob = tmp_path / "clip.bin"
+    blob.write_bytes(b"\0" * 1_200_000)
+    digest = hashlib.sha256(blob.read_bytes()).hexdigest()
+    real = open_clip.get_pretrained_cfg
+
+    def fake_cfg(name, tag):
+        cfg = dict(real(name, tag) or {})
+        if tag == "openai" and name == "ViT-B-32":
+            cfg["url"] = f"https://example.invalid/clip/models/{digest}/ViT-B-32.pt"
+        return cfg
+
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg", fake_cfg)
+    with pytest.raises(UserError, match="ViT-B-32-quickgelu"):
+        clip_metrics.load_open_clip("ViT-B-32", str(blob))
+    # 2) recognised as a TorchScript archive, whatever its hash
+    ts = tmp_path / "ViT-B-32.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(ts))
+    assert clip_metrics._is_openai_release(str(ts))
+    # an ordinary state-dict checkpoint is not flagged
+    sd = tmp_path / "other.pt"
+    torch.save({"w": torch.zeros(3)}, sd)
+    assert not clip_metrics._is_openai_release(str(sd))

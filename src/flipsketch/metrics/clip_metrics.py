@@ -130,6 +130,33 @@ def _cached_tag_file(cfg: dict, cache_dir: str | None) -> tuple[str | None, str]
     return None, " and ".join(places)
 
 
+def _is_openai_release(path: str) -> bool:
+    """Is this file OpenAI's original CLIP release? (Its sha256 names the folder of open_clip's
+    'openai' download URL; the release is also a TorchScript archive, which other checkpoints are not.)"""
+    import hashlib
+    import zipfile
+
+    import open_clip
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            if any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist()):
+                return True
+    known = set()
+    for name in open_clip.list_models():
+        cfg = open_clip.get_pretrained_cfg(name, "openai") or {}
+        parts = str(cfg.get("url", "")).split("/")
+        if len(parts) >= 2 and len(parts[-2]) == 64:
+            known.add(parts[-2])
+    if not known or os.path.getsize(path) < 1_000_000:  # the releases are hundreds of MB
+        return False
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest() in known
+
+
 def load_open_clip(
     model_name: str, pretrained: str | os.PathLike | None, device="cpu", cache_dir: str | None = None
 ):
@@ -153,6 +180,11 @@ def load_open_clip(
             raise MissingWeightsError(
                 f"CLIP weights file not found: {path} (put an open_clip checkpoint for {model_name} "
                 "(.pt/.bin/.safetensors) there, or set pretrained to a tag already in the local cache)"
+            )
+        if not model_name.endswith("-quickgelu") and _is_openai_release(path):
+            raise UserError(
+                f"{path} holds OpenAI's CLIP weights, which were trained with QuickGELU: plain "
+                f"{model_name} would silently run them with GELU; use model_name={model_name}-quickgelu"
             )
     else:
         cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
