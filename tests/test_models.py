@@ -172,3 +172,32 @@ def test_missing_weights_cli_exit_code_and_no_traceback(tmp_path, sketch_png):
     assert "Traceback" not in r.stderr
     assert len([line for line in r.stderr.splitlines() if line.startswith("error:")]) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_written_weights_are_readable_by_teammates_and_by_older_transformers(tiny, tmp_path):
+    """Exports follow the umask (safetensors alone writes 0600) and carry vocab.json + merges.txt."""
+    import json
+    import os
+
+    import diffusers
+
+    from flipsketch.models import build_model
+    from flipsketch.models.loaders import save_pipeline_folder
+    from flipsketch.models.lora import add_lora, save_lora
+
+    old = os.umask(0o022)
+    try:
+        out = save_pipeline_folder(tiny, tmp_path / "m")
+        own = build_model("tiny")  # the session's model stays without adapters
+        add_lora(own.unet, rank=2)
+        lora = save_lora(tmp_path / "lora.safetensors", own.unet)
+    finally:
+        os.umask(old)
+    files = [f for f in out.rglob("*") if f.is_file()] + [lora]
+    assert files and all(f.stat().st_mode & 0o777 == 0o644 for f in files), {
+        f.name: oct(f.stat().st_mode) for f in files
+    }
+    tok = out / "tokenizer"
+    assert {"tokenizer.json", "vocab.json", "merges.txt"} <= {p.name for p in tok.iterdir()}
+    assert len(json.loads((tok / "vocab.json").read_text())) == len(tiny.tokenizer)
+    assert json.loads((out / "model_index.json").read_text())["_diffusers_version"] == diffusers.__version__

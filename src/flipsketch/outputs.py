@@ -146,3 +146,15 @@ def write_animation(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def share_like_umask(path: str | os.PathLike) -> None:
+    """Give a written file (or every file under a folder) the mode a plain open() would: 0666 & ~umask.
+
+    safetensors writes its files 0600, so teammates on a shared cluster could not read our weights.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    p = Path(path)
+    for f in [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]:
+        os.chmod(f, 0o666 & ~mask)

@@ -132,17 +132,23 @@ def save_pipeline_folder(comps: Components, path: str | os.PathLike, tokenizer: 
     """
     import json
 
+    import diffusers
+
+    from ..outputs import share_like_umask
+
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     comps.unet.save_pretrained(out / "unet", safe_serialization=True)
     comps.vae.save_pretrained(out / "vae", safe_serialization=True)
     comps.text_encoder.save_pretrained(out / "text_encoder", safe_serialization=True)
     if tokenizer:
-        comps.tokenizer.save_pretrained(out / "tokenizer")
+        from .tokenizer import save_tokenizer
+
+        save_tokenizer(comps.tokenizer, out / "tokenizer")
     comps.scheduler.save_pretrained(out / "scheduler")
     index = {
         "_class_name": "TextToVideoSDPipeline",
-        "_diffusers_version": "0.42.1",
+        "_diffusers_version": diffusers.__version__,
         "scheduler": ["diffusers", "DDIMScheduler"],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
@@ -150,6 +156,7 @@ def save_pipeline_folder(comps: Components, path: str | os.PathLike, tokenizer: 
         "vae": ["diffusers", "AutoencoderKL"],
     }
     (out / "model_index.json").write_text(json.dumps(index, indent=2))
+    share_like_umask(out)  # safetensors writes 0600
     return out
 
 

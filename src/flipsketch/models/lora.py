@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import MissingWeightsError, UserError
+from ..outputs import share_like_umask
 
 LORA_FILENAME = "pytorch_lora_weights.safetensors"
 _ATTN_PROJ = r"attn[12]\.(to_q|to_k|to_v|to_out\.0)$"
@@ -110,6 +111,7 @@ def save_lora(
     meta["flipsketch"] = json.dumps(extra or {})
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    share_like_umask(tmp)  # safetensors writes 0600
     tmp.replace(path)
     return path
 

@@ -62,3 +62,25 @@ def build_clip_tokenizer(model_max_length: int = 77):
     if len(tok) != 49408:  # guards against a silently ignored vocabulary argument
         raise RuntimeError(f"offline CLIP tokenizer has {len(tok)} tokens, expected 49408")
     return tok
+
+
+def save_tokenizer(tok, folder: str | Path) -> Path:
+    """`tok.save_pretrained(folder)` plus `vocab.json` and `merges.txt` beside `tokenizer.json`.
+
+    transformers 5 writes only tokenizer.json, which transformers 4.x cannot load as CLIPTokenizer;
+    the two classic files make the folder loadable by both (and by diffusers on either).
+    """
+    import json
+
+    out = Path(folder)
+    tok.save_pretrained(out)
+    backend = getattr(tok, "backend_tokenizer", None) or getattr(tok, "_tokenizer", None)
+    if backend is None:  # a slow tokenizer already wrote its own files
+        return out
+    model = json.loads(backend.to_str())["model"]
+    if model.get("type") != "BPE":
+        return out
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+    (out / "vocab.json").write_text(json.dumps(tok.get_vocab(), ensure_ascii=False))
+    (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return out
