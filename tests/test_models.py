@@ -42,7 +42,12 @@ def test_every_option_of_each_group_composes(group):
 def test_sampler_defaults_are_the_papers():
     s = compose_config("animate", []).sampler
     assert (s.num_frames, s.num_inference_steps, s.guidance_scale) == (10, 25, 9.0)
-    assert (s.tau1, s.tau2, s.lambda_) == (10, 15, 0.5)
+    assert (s.tau1, s.tau2, s.lambda_) == (None, None, 0.5)  # tau: the paper's 10 and 15 of 25, scaled
+    from omegaconf import OmegaConf
+
+    from flipsketch.config import SamplerConfig
+
+    assert SamplerConfig.from_dict(OmegaConf.to_container(s)).resolved_taus() == (10, 15)
     assert (s.align, s.align_iters, s.align_lr) == (True, 10, 1e-3)
     assert not any(s.faithful[k] for k in s.faithful if isinstance(s.faithful[k], bool))
 
@@ -201,3 +206,41 @@ def test_written_weights_are_readable_by_teammates_and_by_older_transformers(tin
     assert {"tokenizer.json", "vocab.json", "merges.txt"} <= {p.name for p in tok.iterdir()}
     assert len(json.loads((tok / "vocab.json").read_text())) == len(tiny.tokenizer)
     assert json.loads((out / "model_index.json").read_text())["_diffusers_version"] == diffusers.__version__
+
+
+def test_lora_file_loads_with_plain_peft_and_keeps_alpha(tmp_path):
+    """The README's recipe: LoraConfig from the file's `lora_adapter_metadata` + inject + set state dict
+    gives the same UNet as our loader, also with alpha != rank (which peft would otherwise take = rank)."""
+    import json
+
+    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
+    from safetensors import safe_open
+
+    from flipsketch.models import build_model
+    from flipsketch.models.lora import add_lora, load_lora, save_lora
+
+    src = build_model("tiny")
+    add_lora(src.unet, rank=4, alpha=2.0)
+    with torch.no_grad():
+        for n, p in src.unet.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    path = save_lora(tmp_path / "l.safetensors", src.unet)
+
+    ours = build_model("tiny")
+    load_lora(path, ours.unet)
+    plain = build_model("tiny")
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["lora_adapter_metadata"])
+        sd = {k[len("unet.") :]: f.get_tensor(k) for k in f.keys() if k.startswith("unet.")}
+    cfg = {k[len("unet.") :]: v for k, v in meta.items() if k.startswith("unet.")}
+    assert cfg["r"] == 4 and cfg["lora_alpha"] == 2.0
+    inject_adapter_in_model(LoraConfig(**cfg), plain.unet)
+    set_peft_model_state_dict(plain.unet, sd)
+    x = torch.randn(1, 4, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    emb = torch.randn(1, 77, ours.text_encoder.config.hidden_size)
+    with torch.no_grad():
+        a = ours.unet(x, 10, encoder_hidden_states=emb).sample
+        b = plain.unet(x, 10, encoder_hidden_states=emb).sample
+        base = build_model("tiny").unet(x, 10, encoder_hidden_states=emb).sample
+    assert torch.equal(a, b) and not torch.allclose(a, base)

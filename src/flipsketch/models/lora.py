@@ -109,11 +109,24 @@ def save_lora(
         tensors.update(lora_state_dict(text_encoder, "text_encoder"))
         meta["text_encoder"] = json.dumps(_lora_settings(text_encoder))
     meta["flipsketch"] = json.dumps(extra or {})
+    # rank, alpha and targets where peft/diffusers read them (without it they take alpha = rank)
+    adapter = {}
+    for prefix in ("unet", "text_encoder"):
+        if prefix in meta:
+            st = json.loads(meta[prefix])
+            adapter.update(
+                {f"{prefix}.r": st["rank"], f"{prefix}.lora_alpha": st["alpha"],
+                 f"{prefix}.target_modules": _module_names(tensors, prefix)}
+            )  # fmt: skip
+    meta[PEFT_METADATA_KEY] = json.dumps(adapter, sort_keys=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     share_like_umask(tmp)  # safetensors writes 0600
     tmp.replace(path)
     return path
+
+
+PEFT_METADATA_KEY = "lora_adapter_metadata"  # diffusers' key: {"unet.r": .., "unet.lora_alpha": .., ...}
 
 
 def _module_names(keys, prefix: str) -> list[str]:
