@@ -183,3 +183,23 @@ def test_multirun_sweep_closes_one_wandb_run_per_job(tmp_path, monkeypatch, caps
     import wandb
 
     assert wandb.run is None
+
+
+def test_cache_key_follows_the_weight_files_not_only_the_config(tmp_path):
+    """Retraining a LoRA to the same path must not reuse old videos: its content is in the key."""
+    from omegaconf import OmegaConf
+
+    from flipsketch import __version__
+    from flipsketch.evaluation.methods import model_settings
+
+    lora = tmp_path / "lora" / "pytorch_lora_weights.safetensors"
+    lora.parent.mkdir()
+    lora.write_bytes(b"a" * 3_000_000)
+    cfg = OmegaConf.create({"model": {"name": "tiny", "lora": str(lora.parent)}, "dtype": "auto"})
+    first = model_settings(cfg)
+    assert list(first["weights"]) == [str(lora.resolve())] and first["flipsketch_version"] == __version__
+    assert model_settings(cfg) == first, "deterministic"
+    lora.write_bytes(b"a" * 1_500_000 + b"b" + b"a" * 1_499_999)  # same size, one byte in the middle
+    assert model_settings(cfg)["weights"] != first["weights"]
+    shipped = model_settings(OmegaConf.create({"model": {"name": "tiny_pretrained", "path": None}}))
+    assert any(k.endswith("diffusion_pytorch_model.safetensors") for k in shipped["weights"])

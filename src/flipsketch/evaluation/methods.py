@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -56,10 +57,51 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def _file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
+    """size + sha256 of the first, middle and last MiB: changes when the weights change, costs
+    milliseconds even for a 7 GB folder (a retrained file of the same size differs in every chunk)."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        for off in sorted({0, max(0, size // 2 - chunk // 2), max(0, size - chunk)}):
+            f.seek(off)
+            h.update(f.read(chunk))
+    return h.hexdigest()[:16]
+
+
+def weights_fingerprint(model: dict) -> dict:
+    """{file: fingerprint} of every local weight file the model config reads (its folder, LoRA files)."""
+    from ..models.registry import TINY_PRETRAINED_DIR
+
+    paths = [model.get(k) for k in ("path", "lora", "raw_lora")]
+    if model.get("name") == "tiny_pretrained" and not model.get("path"):
+        paths.append(str(TINY_PRETRAINED_DIR))
+    out = {}
+    for raw in paths:
+        if not raw or not Path(str(raw)).expanduser().exists():
+            continue  # a hub id or an absent file (the model builder reports that one)
+        p = Path(str(raw)).expanduser().resolve()
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
+        for f in files:
+            out[str(f)] = _file_fingerprint(f)
+    return out
+
+
 def model_settings(cfg) -> dict:
+    """What decides the model's output: its config, dtype, the weight files' contents, our version."""
+    from .. import __version__
+
     model = _container(cfg.model) or {}
     model.pop("device", None)
-    return {"model": model, "dtype": str(cfg.get("dtype", "auto"))}
+    return {
+        "model": model,
+        "dtype": str(cfg.get("dtype", "auto")),
+        "weights": weights_fingerprint(model),
+        "flipsketch_version": __version__,
+    }
 
 
 def output_settings(cfg) -> dict:
