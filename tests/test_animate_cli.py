@@ -47,6 +47,7 @@ def test_outputs_are_valid_files(tmp_path, sketch_png, capfd):
         assert meta["model"]["name"] == "tiny" and meta["flipsketch_version"]
         assert meta["sampler"]["lambda_"] == 0.5 and meta["sampler"]["tau2"] == 2
         assert meta["sampler"]["faithful"]["input_range_01"] is False
+        assert meta["tau"] == {"tau1": 1, "tau2": 2}
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
@@ -104,3 +105,12 @@ def test_meta_json_never_holds_nan_or_infinity():
 
     text = dumps_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": np.float32(2.0)})
     assert _strict_json(text) == {"a": None, "b": [None, 1.5], "c": 2.0}
+
+
+def test_meta_records_the_scaled_tau(tmp_path, sketch_png):
+    out = tmp_path / "out"
+    args = [a for a in FAST if not a.startswith("sampler.tau")]  # tau unset: the paper's, scaled to 3 steps
+    assert main([f"sketch={sketch_png}", "prompt=a ball", f"out={out}", "output.formats=[png]", *args]) == 0
+    meta = _strict_json((out / "seed0" / "meta.json").read_text())
+    assert meta["sampler"]["tau1"] is None and meta["tau"] == {"tau1": 1, "tau2": 2}
+    assert meta["stats"][0]["tau"] == meta["tau"]

@@ -63,7 +63,10 @@ def test_writes_videos_metrics_and_tables(tiny_run):
         m = json.loads((d / "metrics.json").read_text())
         assert {"s2v", "t2v", "chamfer", "motion", "flicker", "frame0_iou", "backbone", "seconds"} <= set(m)
         assert m["backbone"] == "open_clip:tiny-random(seed=0)" and m["method"] == method and m["seed"] == 0
-        assert json.loads((d / "meta.json").read_text())["settings"]["kind"] in ("variant", "baseline")
+        meta = json.loads((d / "meta.json").read_text())
+        assert meta["settings"]["kind"] in ("variant", "baseline")
+        if method in ("full", "no_align"):  # the tau actually used
+            assert meta["tau"] == {"tau1": 1, "tau2": 1}
     run = tmp / "run1"
     md = (run / "results.md").read_text()
     assert md == out["table"] and "open_clip:tiny-random(seed=0)" in md.splitlines()[0]

@@ -256,3 +256,33 @@ def test_block_checkpointing_context_leaves_an_earlier_wrapping_in_place(tiny):
     finally:
         disable_block_checkpointing(unet)
     assert not is_block_checkpointing(unet)
+
+
+# ---------------------------------------------------------------- tau follows the step count
+@pytest.mark.parametrize(
+    "over, taus",
+    [
+        ({}, (10, 15)),  # the paper: 10 and 15 of 25 steps
+        ({"num_inference_steps": 10}, (4, 6)),
+        ({"num_inference_steps": 4}, (2, 2)),
+        ({"num_inference_steps": 1}, (0, 1)),
+        ({"num_inference_steps": 50}, (20, 30)),
+        ({"num_inference_steps": 4, "tau1": 3}, (3, 2)),  # an explicit integer is an absolute step
+        ({"tau1": None, "tau2": 7}, (10, 7)),
+    ],
+)
+def test_tau_scales_with_the_steps_unless_set(over, taus):
+    assert SamplerConfig.from_dict(over).resolved_taus() == taus
+
+
+def test_default_tau_runs_at_any_step_count_and_is_recorded(pipe, sketch):
+    c = SamplerConfig(num_frames=3, align_iters=1)  # tau1/tau2 unset
+    out = pipe(sketch, "a ball", seeds=[0], config=c, num_inference_steps=4, output_type="latent")
+    assert out.stats["tau"] == {"tau1": 2, "tau2": 2}
+    assert len(out.stats["align_losses"]) == 2  # alignment at steps i < tau1
+    t2v = pipe(None, "a ball", seeds=[0], config=cfg(reference_frame=False, tau1=99), output_type="latent")
+    assert t2v.stats["tau"] is None  # plain text-to-video neither checks nor uses tau
+    with pytest.raises(UserError, match="tau1"):
+        SamplerConfig.from_dict({"num_inference_steps": 4, "tau1": 5})
+    with pytest.raises(UserError, match="sampler.tau2 must be an integer"):
+        SamplerConfig.from_dict({"tau2": "abc"})

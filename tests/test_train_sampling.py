@@ -47,7 +47,7 @@ def test_plain_text_to_video_and_fixed_prompts(dataset, tmp_path):
         sampler={"reference_frame": False},
         formats=("gif",),
     )
-    assert cb.config.tau1 <= 2 and cb.config.tau2 <= 2  # the paper's 10/15 of 25 steps, scaled
+    assert cb.config.resolved_taus() == (1, 1)  # the paper's 10/15 of 25 steps, scaled to 2
 
     class DM:
         def val_examples(self, n):

@@ -10,6 +10,7 @@ Common settings (see conf/animate.yaml, conf/sampler/flipsketch.yaml, conf/outpu
   sketch=PATH  prompt=TEXT  out=DIR  seeds=[0,1]  segments=K (chain K clips)
   sampler.num_frames=10 sampler.num_inference_steps=25 sampler.guidance_scale=9
   sampler.lambda_=0.5 (motion 0 .. fidelity 1)  sampler.tau1=10 sampler.tau2=15
+    (tau1/tau2 null, the default: the paper's 10 and 15 of 25 steps, scaled to num_inference_steps)
   sampler.align=true|false  sampler.compose_spatial / compose_temporal=true|false
   sampler.faithful.<switch>=true   restore a behaviour of the authors' code
   output.binarize=true output.fps=10 output.formats=[gif,mp4,png]
@@ -153,7 +154,8 @@ def animate(cfg) -> list[Path]:
             "segments": req.segments,
             "frames": int(video.shape[0]),
             "model": comps.describe(),
-            "sampler": req.sampler.to_dict(),
+            "sampler": req.sampler.to_dict(),  # as set: tau1/tau2 null = the paper's, scaled
+            "tau": req.sampler.taus_used(),  # the tau actually used
             "output": OmegaConf.to_container(cfg.output, resolve=True),
             "device": str(device),
             "dtype": str(dtype).replace("torch.", ""),

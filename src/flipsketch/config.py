@@ -34,7 +34,19 @@ def _typed(cls, d: dict, prefix: str) -> dict:
         hint = f"; did you mean {prefix}.{close[0]}?" if close else ""
         raise UserError(f"unknown {prefix} setting(s): {', '.join(map(str, unknown))}{hint}")
     check = {"int": as_int, "float": as_float, "bool": as_bool, "str": as_str}
-    return {k: check[types[k]](v, f"{prefix}.{k}") for k, v in d.items()}
+
+    def checked(k, v):
+        kind = types[k]
+        if kind.endswith(" | None"):  # optional setting: null means "the default rule"
+            if v is None:
+                return None
+            kind = kind[: -len(" | None")]
+        return check[kind](v, f"{prefix}.{k}")
+
+    return {k: checked(k, v) for k, v in d.items()}
+
+
+PAPER_STEPS, PAPER_TAU1, PAPER_TAU2 = 25, 10, 15  # the paper's schedule: tau1 10 and tau2 15 of 25 steps
 
 
 @dataclass
@@ -43,8 +55,8 @@ class SamplerConfig:
     num_inference_steps: int = 25
     guidance_scale: float = 9.0
     negative_prompt: str = ""
-    tau1: int = 10  # frame alignment at steps i < tau1
-    tau2: int = 15  # attention composition at steps i <= tau2
+    tau1: int | None = None  # frame alignment at steps i < tau1; None: the paper's 10 of 25, scaled
+    tau2: int | None = None  # attention composition at steps i <= tau2; None: the paper's 15 of 25, scaled
     lambda_: float = 0.5  # motion (0) <-> fidelity (1)
     lambda_denominator: float = 50.0  # the official constant in (1 + lambda * j / 50)
     compose_spatial: bool = True  # C^S
@@ -78,6 +90,21 @@ class SamplerConfig:
     def composing(self) -> bool:
         return self.reference_frame and (self.compose_spatial or self.compose_temporal)
 
+    def resolved_taus(self) -> tuple[int, int]:
+        """(tau1, tau2) in steps of this schedule: an explicit integer is absolute; None is the
+        paper's 10 (tau1) or 15 (tau2) of 25 steps scaled to num_inference_steps, rounded."""
+        s = self.num_inference_steps
+        tau1 = round(PAPER_TAU1 * s / PAPER_STEPS) if self.tau1 is None else self.tau1
+        tau2 = round(PAPER_TAU2 * s / PAPER_STEPS) if self.tau2 is None else self.tau2
+        return tau1, tau2
+
+    def taus_used(self) -> dict | None:
+        """{"tau1", "tau2"} as this schedule runs them (what meta.json records); None for plain
+        text-to-video, which uses neither."""
+        return (
+            dict(zip(("tau1", "tau2"), self.resolved_taus(), strict=True)) if self.reference_frame else None
+        )
+
     def validate(self) -> None:
         def bad(msg):
             raise UserError(msg)
@@ -90,10 +117,15 @@ class SamplerConfig:
             bad(f"sampler.lambda_ must be in [0, 1], got {self.lambda_}")
         if self.guidance_scale < 0:
             bad(f"sampler.guidance_scale must be >= 0, got {self.guidance_scale}")
-        for name in ("tau1", "tau2"):
-            v = getattr(self, name)
-            if not 0 <= v <= self.num_inference_steps:
-                bad(f"sampler.{name} must be in [0, num_inference_steps={self.num_inference_steps}], got {v}")
+        if self.reference_frame:  # plain text-to-video uses neither tau
+            for name in ("tau1", "tau2"):
+                v = getattr(self, name)
+                if v is not None and not 0 <= v <= self.num_inference_steps:
+                    bad(
+                        f"sampler.{name} must be in [0, num_inference_steps={self.num_inference_steps}] "
+                        f"or null (the paper's {PAPER_TAU1 if name == 'tau1' else PAPER_TAU2} of "
+                        f"{PAPER_STEPS} steps, scaled), got {v}"
+                    )
         if self.align_iters < 0 or self.align_lr <= 0:
             bad("sampler.align_iters must be >= 0 and sampler.align_lr > 0")
         if self.vae_decode_chunk < 1:

@@ -45,8 +45,6 @@ PROFILES = {
             "benchmark.only=[balloon,fish]",
             "seeds=[0]",
             "sampler=tiny_world",  # 10 steps, stronger alignment (conf/sampler/tiny_world.yaml)
-            "sampler.tau1=4",
-            "sampler.tau2=6",
         ],
         "threads": 2,
     },

@@ -14,7 +14,9 @@ Per step i of the DDIM loop (METHOD.md):
      runs once with the composition processors in ``save`` mode;
   3. the main stream runs once with classifier-free guidance; its conditional half is composed;
   4. both streams take a DDIM step.
-The reference latent comes from DDIM inversion of the sketch and is frame 0 of every sample.
+tau1/tau2 null (the default) are the paper's 10 and 15 of 25 steps scaled to the step count
+(`SamplerConfig.resolved_taus`). The reference latent comes from DDIM inversion of the sketch and is
+frame 0 of every sample.
 """
 
 from __future__ import annotations
@@ -194,6 +196,7 @@ class FlipSketchPipeline:
 
         unet, ctl = self.c.unet, self.controller
         n, b = cfg.num_frames, len(seeds)
+        tau1, tau2 = cfg.resolved_taus()
         use_cfg = cfg.guidance_scale > 1.0
         t0 = time.perf_counter()
         counter = _CallCounter(unet)  # counts every UNet call (measure_alignment adds one per align step)
@@ -232,10 +235,10 @@ class FlipSketchPipeline:
             sched.set_timesteps(cfg.num_inference_steps)
             ref_until = 0
             if cfg.composing:
-                ref_until = cfg.tau2 + 1
+                ref_until = tau2 + 1
             align_on = cfg.reference_frame and cfg.align and cfg.align_iters > 0
             if align_on:
-                ref_until = max(ref_until, cfg.tau1)
+                ref_until = max(ref_until, tau1)
 
             steps = list(enumerate(sched.timesteps))
             if progress:
@@ -243,8 +246,8 @@ class FlipSketchPipeline:
 
                 steps = tqdm(steps, desc="flipsketch", unit="step", leave=False)
             for i, t in steps:
-                composing_now = cfg.composing and i <= cfg.tau2
-                if align_on and i < cfg.tau1:
+                composing_now = cfg.composing and i <= tau2
+                if align_on and i < tau1:
                     ctl.set_mode("off")
                     res = align_frames(
                         unet,
@@ -309,6 +312,7 @@ class FlipSketchPipeline:
             unet_frames=counter.frames,
             composed_calls=dict(ctl.composes),
             saved_calls=dict(ctl.saves),
+            tau=cfg.taus_used(),  # the tau actually used
         )
         return FlipSketchOutput(
             frames=frames,

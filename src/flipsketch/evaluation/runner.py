@@ -109,6 +109,7 @@ class Evaluator:
                 "seed": seed,
                 "fingerprint": m.fingerprint,
                 "settings": m.settings,
+                "tau": m.sampler.taus_used() if m.sampler is not None else None,  # the tau actually used
                 "seconds": seconds,
                 "flipsketch_version": __version__,
             }

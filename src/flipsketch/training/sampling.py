@@ -52,12 +52,7 @@ class SampleVideos(pl.Callback):
             "num_inference_steps": num_inference_steps,
             "guidance_scale": guidance_scale,
         }
-        paper = SamplerConfig()
-        for name in ("tau1", "tau2"):  # the paper's 10 and 15 of 25 steps, scaled to fewer steps
-            knobs.setdefault(
-                name, round(getattr(paper, name) * num_inference_steps / paper.num_inference_steps)
-            )
-        self.config = SamplerConfig.from_dict(knobs)
+        self.config = SamplerConfig.from_dict(knobs)  # tau1/tau2 unset: the paper's, scaled to the steps
         self._validations = 0
         self.written: list[Path] = []
 
