@@ -286,3 +286,19 @@ def test_default_tau_runs_at_any_step_count_and_is_recorded(pipe, sketch):
         SamplerConfig.from_dict({"num_inference_steps": 4, "tau1": 5})
     with pytest.raises(UserError, match="sampler.tau2 must be an integer"):
         SamplerConfig.from_dict({"tau2": "abc"})
+
+
+# ---------------------------------------------------------------- caller latents
+def test_caller_latents_get_the_reference_in_frame0(pipe, sketch):
+    noise = pipe.prepare_latents(None, [0], 4)  # the seeded noise, frame 0 included
+    seeded = pipe(sketch, "a ball", seeds=[0], config=cfg(), output_type="latent")
+    given = pipe(sketch, "a ball", seeds=[7], config=cfg(), latents=noise, output_type="latent")
+    assert torch.equal(given.latents, seeded.latents)  # frame 0 masked in; seeds only label samples
+    assert noise[0, 0, 0].abs().sum() > 0 and not torch.equal(noise[:, :, :1], seeded.reference_latent)
+    t2v = pipe(
+        None, "a ball", seeds=[0], config=cfg(reference_frame=False), latents=noise, output_type="latent"
+    )
+    plain = pipe(None, "a ball", seeds=[0], config=cfg(reference_frame=False), output_type="latent")
+    assert torch.equal(t2v.latents, plain.latents)  # no reference: the caller's latents whole
+    with pytest.raises(UserError, match="latents must have shape"):
+        pipe(sketch, "a ball", seeds=[0, 1], config=cfg(), latents=noise)

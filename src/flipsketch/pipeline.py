@@ -180,6 +180,12 @@ class FlipSketchPipeline:
         output_type: str = "np",
         measure_alignment: bool = False,
     ) -> FlipSketchOutput:
+        """Sample one animation per seed.
+
+        latents: optional starting latents (len(seeds), 4, num_frames, h, w) instead of the seeded
+        noise; their frame 0 is replaced by the inverted reference latent, as the authors mask it in
+        (plain text-to-video keeps them whole). The seeds then only label the samples (and seed the
+        faithful posterior sample)."""
         cfg = SamplerConfig.from_dict((config or self.config).to_dict())
         if num_frames is not None:
             cfg.num_frames = num_frames
@@ -196,6 +202,13 @@ class FlipSketchPipeline:
 
         unet, ctl = self.c.unet, self.controller
         n, b = cfg.num_frames, len(seeds)
+        if latents is not None:
+            want = (b, 4, n, self.c.latent_size, self.c.latent_size)
+            if tuple(latents.shape) != want:
+                raise UserError(
+                    f"latents must have shape {want} (one sample per seed, num_frames={n}), "
+                    f"got {tuple(latents.shape)}"
+                )
         tau1, tau2 = cfg.resolved_taus()
         use_cfg = cfg.guidance_scale > 1.0
         t0 = time.perf_counter()
@@ -228,8 +241,10 @@ class FlipSketchPipeline:
             reference_latent = None if ref is None else ref.clone()
             if latents is None:
                 latents = self.prepare_latents(ref, seeds, n)
-            else:
-                latents = latents.to(self.device, self.dtype)
+            else:  # the caller's noise for frames 1..; frame 0 is the reference, as the authors mask it in
+                latents = latents.to(self.device, self.dtype).clone()
+                if ref is not None:
+                    latents[:, :, :1] = ref.to(self.dtype)
 
             sched = type(self.c.scheduler).from_config(self.c.scheduler.config)
             sched.set_timesteps(cfg.num_inference_steps)
