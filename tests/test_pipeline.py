@@ -288,6 +288,22 @@ def test_default_tau_runs_at_any_step_count_and_is_recorded(pipe, sketch):
         SamplerConfig.from_dict({"tau2": "abc"})
 
 
+# ---------------------------------------------------------------- frame 0 from the reference stream
+def test_output_reference_frame0_is_the_decoded_reference_stream(pipe, sketch):
+    c = dict(align=False, tau1=1, tau2=1)  # reference stream until step 1: 2 extra single-frame steps
+    plain = pipe(sketch, "a ball", seeds=[0, 1], config=cfg(**c))
+    ref0 = pipe(sketch, "a ball", seeds=[0, 1], config=cfg(**c, output_reference_frame0=True))
+    z = ref0.reference_stream_latent
+    assert z.shape == (1, 4, 1, 8, 8)
+    assert torch.equal(ref0.latents[:, :, :1], z.expand(2, -1, -1, -1, -1))
+    assert np.array_equal(ref0.frames[:, 0], np.repeat(pipe.decode_latents(z)[:, 0], 2, axis=0))
+    # frames 1.. are the main stream's, unchanged
+    assert torch.equal(ref0.latents[:, :, 1:], plain.latents[:, :, 1:])
+    extra = 4 - 2  # steps 2 and 3: one call of one frame each
+    assert ref0.stats["unet_calls"]["total"] == plain.stats["unet_calls"]["total"] + extra
+    assert ref0.stats["unet_frames"] == plain.stats["unet_frames"] + extra
+
+
 # ---------------------------------------------------------------- caller latents
 def test_caller_latents_get_the_reference_in_frame0(pipe, sketch):
     noise = pipe.prepare_latents(None, [0], 4)  # the seeded noise, frame 0 included

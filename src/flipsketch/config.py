@@ -18,6 +18,7 @@ class FaithfulSwitches:
     align_drop_last_update: bool = False  # keep only iters-1 of the alignment updates
     reference_cfg_pass: bool = False  # the degenerate 2-prompt guidance pass on the reference stream
     inversion_model_timestep: str = "input"  # "input": UNet queried at the latent's own level (exact reverse); "target": official/diffusers
+    reference_video: bool = False  # the reference stream keeps its whole evolving video (sliced)
 
 
 def _typed(cls, d: dict, prefix: str) -> dict:
@@ -68,6 +69,7 @@ class SamplerConfig:
     align_checkpointing: bool = True
     reference_frame: bool = True  # False = plain text-to-video (no inversion, no reference)
     vae_decode_chunk: int = 8
+    output_reference_frame0: bool = False  # output frame 0 = the reference stream's frame 0
     faithful: FaithfulSwitches = field(default_factory=FaithfulSwitches)
 
     @classmethod

@@ -10,13 +10,16 @@ Example:
 
 Per step i of the DDIM loop (METHOD.md):
   1. i < tau1: iterative frame alignment of frames 1..N-1 against the reference frame;
-  2. i <= tau2: the reference stream (max(1, N - i) copies of the reference latent, empty prompt)
-     runs once with the composition processors in ``save`` mode;
+  2. i <= tau2: the reference stream (a video of max(1, N - i) frames, empty prompt) runs once with
+     the composition processors in ``save`` mode. Ours: copies of its stepped frame 0; with
+     ``sampler.faithful.reference_video`` the authors' evolving video, sliced to its first frames;
   3. the main stream runs once with classifier-free guidance; its conditional half is composed;
   4. both streams take a DDIM step.
 tau1/tau2 null (the default) are the paper's 10 and 15 of 25 steps scaled to the step count
 (`SamplerConfig.resolved_taus`). The reference latent comes from DDIM inversion of the sketch and is
-frame 0 of every sample.
+frame 0 of every sample, also of latents a caller passes (`latents=`). With
+``sampler.output_reference_frame0`` the reference stream keeps stepping to the last step (one frame)
+and its frame 0 replaces the main stream's frame 0 in the output.
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ class FlipSketchOutput:
     seeds: list[int]
     latents: torch.Tensor  # final latents (samples, 4, F, h, w)
     reference_latent: torch.Tensor | None  # z_T^ref (1, 4, 1, h, w)
+    # the reference stream's frame 0 where it stopped stepping (after the last step with
+    # sampler.output_reference_frame0), (1, 4, 1, h, w); None for plain text-to-video
     sketch: Image.Image | None
     stats: dict = field(default_factory=dict)
+    reference_stream_latent: torch.Tensor | None = None
 
 
 class _CallCounter:
@@ -254,6 +260,11 @@ class FlipSketchPipeline:
             align_on = cfg.reference_frame and cfg.align and cfg.align_iters > 0
             if align_on:
                 ref_until = max(ref_until, tau1)
+            # output_reference_frame0: after ref_until the stream keeps stepping, one frame, one call
+            ref_steps_to = len(sched.timesteps) if cfg.output_reference_frame0 else ref_until
+            ref_video = None  # faithful.reference_video: the authors' evolving reference video
+            if ref is not None and cfg.faithful.reference_video:
+                ref_video = ref.expand(-1, -1, n, -1, -1)
 
             steps = list(enumerate(sched.timesteps))
             if progress:
@@ -281,27 +292,34 @@ class FlipSketchPipeline:
                     latents = res.latents
                     stats["align_losses"].append(res.losses)
                     stats["align_final_loss"] = res.final_loss
-                if ref is not None and i < ref_until:
-                    copies = max(1, n - i) if cfg.reference_decay else n
+                if ref is not None and i < ref_steps_to:
+                    in_window = i < ref_until  # composition/alignment need it; after: frame 0 only
+                    copies = (max(1, n - i) if cfg.reference_decay else n) if in_window else 1
+                    cfg_pass = cfg.faithful.reference_cfg_pass and in_window
                     ctl.set_mode(
                         "save" if composing_now else "off",
                         num_frames=copies,
                         cond_start=0,
                         copies=copies,
-                        ref_batch=2 if cfg.faithful.reference_cfg_pass else 1,
+                        ref_batch=2 if cfg_pass else 1,
                     )
-                    ref_video = ref.expand(-1, -1, copies, -1, -1)
+                    video = (
+                        ref.expand(-1, -1, copies, -1, -1) if ref_video is None else ref_video[:, :, :copies]
+                    )
                     with torch.no_grad():
-                        if cfg.faithful.reference_cfg_pass:  # degenerate: both prompts empty
+                        if cfg_pass:  # degenerate: both prompts empty
                             e2 = unet(
-                                torch.cat([ref_video] * 2),
+                                torch.cat([video] * 2),
                                 t,
                                 encoder_hidden_states=torch.cat([empty_emb] * 2),
                             ).sample
                             eps_ref = e2[:1] + cfg.guidance_scale * (e2[1:] - e2[:1])
                         else:
-                            eps_ref = unet(ref_video, t, encoder_hidden_states=empty_emb).sample
-                    ref_next = sched.step(eps_ref, t, ref_video).prev_sample[:, :, :1]
+                            eps_ref = unet(video, t, encoder_hidden_states=empty_emb).sample
+                    stepped = sched.step(eps_ref, t, video).prev_sample
+                    if ref_video is not None:
+                        ref_video = stepped  # sliced to the next step's frames at the next step
+                    ref_next = stepped[:, :, :1]
                 else:
                     ref_next = ref
                 ctl.set_mode(
@@ -317,6 +335,9 @@ class FlipSketchPipeline:
                 ref = ref_next
             ctl.set_mode("off")
             ctl.store.clear()
+            if cfg.output_reference_frame0 and ref is not None:
+                latents = latents.clone()
+                latents[:, :, :1] = ref.to(latents.dtype)
             frames = self.decode_latents(latents, cfg.vae_decode_chunk) if output_type == "np" else None
         finally:
             counter.close()
@@ -336,4 +357,5 @@ class FlipSketchPipeline:
             reference_latent=reference_latent,
             sketch=image,
             stats=stats,
+            reference_stream_latent=ref,
         )
