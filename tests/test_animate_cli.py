@@ -47,7 +47,9 @@ def test_outputs_are_valid_files(tmp_path, sketch_png, capfd):
         assert meta["model"]["name"] == "tiny" and meta["flipsketch_version"]
         assert meta["sampler"]["lambda_"] == 0.5 and meta["sampler"]["tau2"] == 2
         assert meta["sampler"]["faithful"]["input_range_01"] is False
-        assert meta["tau"] == {"tau1": 1, "tau2": 2}
+        assert (
+            meta["tau"] == {"tau1": 1, "tau2": 2} and meta["dtype"] == "float32" and meta["device"] == "cpu"
+        )
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
@@ -105,6 +107,20 @@ def test_meta_json_never_holds_nan_or_infinity():
 
     text = dumps_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": np.float32(2.0)})
     assert _strict_json(text) == {"a": None, "b": [None, 1.5], "c": 2.0}
+
+
+def test_gpu_dtype_auto_is_bf16_where_supported(monkeypatch):
+    import torch
+
+    from flipsketch.animate import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_device("cuda", "auto") == (torch.device("cuda"), torch.bfloat16)
+    assert resolve_device("cuda", "float16")[1] == torch.float16  # fp16 stays one setting away
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_device("cuda", "auto")[1] == torch.float16
+    assert resolve_device("cpu", "auto")[1] == torch.float32
 
 
 def test_meta_records_the_scaled_tau(tmp_path, sketch_png):

@@ -65,8 +65,8 @@ def test_writes_videos_metrics_and_tables(tiny_run):
         assert m["backbone"] == "open_clip:tiny-random(seed=0)" and m["method"] == method and m["seed"] == 0
         meta = json.loads((d / "meta.json").read_text())
         assert meta["settings"]["kind"] in ("variant", "baseline")
-        if method in ("full", "no_align"):  # the tau actually used
-            assert meta["tau"] == {"tau1": 1, "tau2": 1}
+        if method in ("full", "no_align"):  # the tau and dtype actually used
+            assert meta["tau"] == {"tau1": 1, "tau2": 1} and meta["dtype"] == "float32"
     run = tmp / "run1"
     md = (run / "results.md").read_text()
     assert md == out["table"] and "open_clip:tiny-random(seed=0)" in md.splitlines()[0]

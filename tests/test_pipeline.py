@@ -288,6 +288,30 @@ def test_default_tau_runs_at_any_step_count_and_is_recorded(pipe, sketch):
         SamplerConfig.from_dict({"tau2": "abc"})
 
 
+# ---------------------------------------------------------------- precision of the alignment gradient
+def test_alignment_gradient_in_float32_and_bfloat16(tiny):
+    """On a GPU dtype=auto is bf16; alignment backpropagates through the UNet without loss scaling.
+    The gradient on the frames is finite, nonzero and points the same way in both dtypes (CPU)."""
+    import copy
+
+    from flipsketch.alignment import alignment_gradient
+
+    g = torch.Generator().manual_seed(4)
+    lat, ref = torch.randn(1, 4, 4, 8, 8, generator=g), torch.randn(1, 4, 1, 8, 8, generator=g)
+    p32 = FlipSketchPipeline(copy.deepcopy(tiny))
+    emb = p32.encode_prompt(["a ball bouncing", ""])
+    grads = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        unet = copy.deepcopy(p32.c.unet).to(dtype)
+        loss, grad = alignment_gradient(unet, lat, ref, 800, emb[:1], emb[1:])
+        assert grad.dtype == torch.float32 and grad.shape == (1, 4, 3, 8, 8)
+        assert np.isfinite(loss) and loss > 0
+        assert torch.isfinite(grad).all() and grad.abs().max() > 0
+        grads[dtype] = grad.flatten()
+    cos = torch.nn.functional.cosine_similarity(grads[torch.float32], grads[torch.bfloat16], dim=0)
+    assert cos > 0.9, float(cos)
+
+
 # ---------------------------------------------------------------- frame 0 from the reference stream
 def test_output_reference_frame0_is_the_decoded_reference_stream(pipe, sketch):
     c = dict(align=False, tau1=1, tau2=1)  # reference stream until step 1: 2 extra single-frame steps

@@ -78,6 +78,24 @@ def align_frames(
     return AlignResult(latents=out, losses=losses, final_loss=final)
 
 
+def alignment_gradient(unet, latents, ref_latent, t, cond_emb, empty_emb) -> tuple[float, torch.Tensor]:
+    """The alignment loss and its gradient with respect to frames 1..N-1 (float32), computed as
+    `align_frames` computes them, in the UNet's own dtype (for precision checks)."""
+    model_dtype = next(unet.parameters()).dtype
+    b = latents.shape[0]
+    with torch.no_grad():
+        eta1 = unet(ref_latent.to(model_dtype), t, encoder_hidden_states=empty_emb.to(model_dtype)).sample
+    target = eta1[:, :, 0].float().expand(b, -1, -1, -1)
+    var = latents[:, :, 1:].detach().float().clone().requires_grad_(True)
+    ref = ref_latent.to(model_dtype).expand(b, -1, -1, -1, -1)
+    with torch.enable_grad():
+        x = torch.cat([ref, var.to(model_dtype)], dim=2)
+        pred0 = unet(x, t, encoder_hidden_states=cond_emb.to(model_dtype)).sample[:, :, 0].float()
+        loss = ((pred0 - target) ** 2).mean(dim=(1, 2, 3)).sum()
+        (grad,) = torch.autograd.grad(loss, var)
+    return float(loss.detach()), grad
+
+
 def alignment_loss(unet, latents, ref_latent, t, cond_emb, empty_emb) -> float:
     """The alignment loss of `latents` as they stand (for benchmarks and tests)."""
     b = latents.shape[0]

@@ -15,6 +15,7 @@ Common settings (see conf/animate.yaml, conf/sampler/flipsketch.yaml, conf/outpu
   sampler.faithful.<switch>=true   restore a behaviour of the authors' code
   output.binarize=true output.fps=10 output.formats=[gif,mp4,png]
   device=auto|cpu|cuda  dtype=auto|float32|float16|bfloat16  cpu_offload=false
+    (dtype=auto: bfloat16 on a GPU that supports it, else float16; float32 on the CPU)
 Writes OUT/seed<S>/{animation.gif, animation.mp4, frames/NNN.png, meta.json}.
 Bad input ends with one line on stderr and exit code 2, with nothing written.
 """
@@ -33,6 +34,13 @@ from .config import SamplerConfig
 from .errors import UserError, report_user_errors
 
 
+def auto_gpu_dtype() -> str:
+    """dtype=auto on a GPU: bfloat16 where the GPU supports it, float16 otherwise."""
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
 def resolve_device(device: str, dtype: str):
     import torch
 
@@ -44,8 +52,9 @@ def resolve_device(device: str, dtype: str):
         raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device={device} asked for, but no CUDA GPU is available")
-    if dtype == "auto":
-        dtype = "float16" if device.startswith("cuda") else "float32"
+    if dtype == "auto":  # GPU: bf16 where supported (the authors ran bf16; alignment backpropagates
+        # through the UNet without loss scaling, where fp16 gradients can underflow), else fp16
+        dtype = auto_gpu_dtype() if device.startswith("cuda") else "float32"
     from .models.loaders import resolve_dtype
 
     return torch.device(device), resolve_dtype(dtype)

@@ -110,6 +110,8 @@ class Evaluator:
                 "fingerprint": m.fingerprint,
                 "settings": m.settings,
                 "tau": m.sampler.taus_used() if m.sampler is not None else None,  # the tau actually used
+                # the dtype the FlipSketch model ran in (baselines with their own weights: see settings)
+                "dtype": str(self.ctx.dtype).replace("torch.", "") if m.uses_model else None,
                 "seconds": seconds,
                 "flipsketch_version": __version__,
             }
