@@ -17,7 +17,9 @@ class FaithfulSwitches:
     align_bf16: bool = False  # optimise bf16 latents (most values cannot move by lr=1e-3)
     align_drop_last_update: bool = False  # keep only iters-1 of the alignment updates
     reference_cfg_pass: bool = False  # the degenerate 2-prompt guidance pass on the reference stream
-    inversion_model_timestep: str = "input"  # "input": UNet queried at the latent's own level (exact reverse); "target": official/diffusers
+    # "input": the UNet queried at the latent's own level (t - stride), an exact DDIM reverse only when
+    # the predicted noise stays the same along the path; "target": the official/diffusers convention
+    inversion_model_timestep: str = "input"
     reference_video: bool = False  # the reference stream keeps its whole evolving video (sliced)
 
 

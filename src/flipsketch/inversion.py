@@ -25,8 +25,9 @@ def ddim_invert(
     model_timestep:
       * ``target`` (diffusers' and the official convention): the predictor is queried at the step's
         target timestep t while the latent is still at the previous level;
-      * ``input``: the predictor is queried at the latent's own level (t - stride); closer to the
-        exact reverse of the DDIM sampler.
+      * ``input``: the predictor is queried at the latent's own level (t - stride). Exact reverse of
+        the DDIM sampler only when the predicted noise stays the same along the path (a point-mass
+        predictor); for a trained UNet both are approximations (README: measured round trips).
     """
     from diffusers import DDIMInverseScheduler
 
