@@ -1,6 +1,6 @@
 """The pipeline with every `faithful` switch on against a port of the authors' sampling loop.
 
-The port below is written from METHOD.md (sections 2-4), not from the pipeline: the authors'
+The port below is written from docs/METHOD.md (sections 2-4), not from the pipeline: the authors'
 inversion ([0,1] pixels, 5 posterior samples, UNet at the target timestep, averaged), their
 evolving reference video (`curr_copy`, sliced to its first max(1, N - i) frames each step, the
 degenerate two-prompt guidance pass), bf16 alignment latents with the last update dropped and no
@@ -33,7 +33,7 @@ FAITHFUL = {
 
 
 def authors_loop(comps, ctl, image, align: bool) -> torch.Tensor:
-    """The authors' loop as METHOD.md describes it; returns the final latents (1, 4, N, h, w)."""
+    """The authors' loop as docs/METHOD.md describes it; returns the final latents (1, 4, N, h, w)."""
     unet, vae = comps.unet, comps.vae
     ctl.lambda_, ctl.lambda_denominator, ctl.spatial, ctl.temporal = 0.5, 50.0, True, True
     tau1, tau2 = round(10 * STEPS / 25), round(15 * STEPS / 25)  # the paper's 10 and 15 of 25, scaled

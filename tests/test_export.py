@@ -1,4 +1,4 @@
-"""Export (issue 5, item 3): checkpoint -> pytorch_lora_weights.safetensors and a merged model folder."""
+"""Export: checkpoint -> pytorch_lora_weights.safetensors and a merged model folder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Metrics (issue 6, item 1): CLIP S2V/T2V on a tiny random CLIP, stroke metrics on synthetic frames."""
+"""Metrics: CLIP S2V/T2V on a tiny random CLIP, stroke metrics on synthetic frames."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""flipsketch-train end to end (issue 5, items 4-6): tiny_smoke with W&B offline, user errors, CPU DDP."""
+"""flipsketch-train end to end: tiny_smoke with W&B offline, user errors, CPU DDP."""
 
 from __future__ import annotations
 

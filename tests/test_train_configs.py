@@ -1,4 +1,4 @@
-"""Every config group of train.yaml composes, and instantiates for the tiny model (issue 5, items 5-6)."""
+"""Every config group of train.yaml composes, and instantiates for the tiny model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training data (issue 5, item 1): clip windows, the seeded resumable stream, latent caching."""
+"""Training data: clip windows, the seeded resumable stream, latent caching."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The LoRA LightningModule (issue 5, item 2): loss goes down, only LoRA trains, small checkpoints."""
+"""The LoRA LightningModule: loss goes down, only LoRA trains, small checkpoints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact resume (issue 5, item 3): a killed run resumed from its checkpoint ends with the same LoRA
+"""Exact resume: a killed run resumed from its checkpoint ends with the same LoRA
 weights, bit for bit, as a run that was never interrupted (tiny model, CPU, fixed seed)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Validation videos (issue 5, item 4): sampled with FlipSketchPipeline, written, model left as it was."""
+"""Validation videos: sampled with FlipSketchPipeline, written, model left as it was."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Iterative frame alignment (METHOD.md section 4).
+"""Iterative frame alignment (docs/METHOD.md section 4).
 
 At early steps (i < tau1) the non-reference frames are optimised so that, denoised jointly with
 the reference frame under the text prompt, the UNet's prediction for frame 0 matches the

@@ -1,4 +1,4 @@
-"""Dual attention composition (METHOD.md section 3) as diffusers attention processors.
+"""Dual attention composition (docs/METHOD.md section 3) as diffusers attention processors.
 
 Every self-attention layer `attn1` of the UNet3D gets a `CompositionProcessor`; the layer kind is
 read from the processor name (the only reliable way to tell layers apart):

@@ -9,7 +9,7 @@ from .errors import UserError
 
 @dataclass
 class FaithfulSwitches:
-    """Each switch restores one behaviour of the authors' code (METHOD.md). All off = ours."""
+    """Each switch restores one behaviour of the authors' code (docs/METHOD.md). All off = ours."""
 
     input_range_01: bool = False  # feed the VAE pixels in [0,1] (a bug: training used [-1,1])
     posterior_sample_avg: bool = False  # 5 unseeded posterior samples, inverted, averaged

@@ -1,4 +1,4 @@
-"""DDIM inversion of the sketch latent to the reference noise z_T^ref (METHOD.md section 2).
+"""DDIM inversion of the sketch latent to the reference noise z_T^ref (docs/METHOD.md section 2).
 
 The loop takes any noise predictor `eps_fn(latents, t) -> eps`, so it can be checked against an
 analytic predictor; the pipeline passes the UNet with the empty prompt (one call per step: the

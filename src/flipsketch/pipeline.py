@@ -8,7 +8,7 @@ Example:
     >>> out.frames.shape  # (samples, frames, H, W, 3) uint8
     (2, 10, 64, 64, 3)
 
-Per step i of the DDIM loop (METHOD.md):
+Per step i of the DDIM loop (docs/METHOD.md):
   1. i < tau1: iterative frame alignment of frames 1..N-1 against the reference frame;
   2. i <= tau2: the reference stream (a video of max(1, N - i) frames, empty prompt) runs once with
      the composition processors in ``save`` mode. Ours: copies of its stepped frame 0; with

@@ -1,4 +1,4 @@
-"""Evaluation: benchmarks, FlipSketch variants and baselines, metrics, tables, W&B (issue 6).
+"""Evaluation: benchmarks, FlipSketch variants and baselines, metrics, tables, W&B.
 
     from flipsketch.evaluation import run_eval
     out = run_eval(["experiment=tiny_table1", "logger=none"])

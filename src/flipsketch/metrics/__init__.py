@@ -1,4 +1,4 @@
-"""Evaluation metrics for generated sketch animations (issue 6, item 1).
+"""Evaluation metrics for generated sketch animations.
 
 CLIP metrics (need a CLIP backbone; report `scorer.backbone` with every number):
     ClipScorer.s2v  sketch-to-video consistency, ClipScorer.t2v  text-to-video alignment.

@@ -23,7 +23,7 @@ _ATTN_PROJ = r"attn[12]\.(to_q|to_k|to_v|to_out\.0)$"
 
 # Named target sets (config: lora.targets). Regexes over module names.
 TARGET_SETS: dict[str, str] = {
-    # spatial + temporal attention projections (our default, METHOD.md section 1)
+    # spatial + temporal attention projections (our default, docs/METHOD.md section 1)
     "attn": rf".*{_ATTN_PROJ}",
     # spatial attention only (no temp_attentions / transformer_in)
     "spatial": rf"^(down_blocks|up_blocks|mid_block)(\.\d+)?\.attentions\.\d+\..*{_ATTN_PROJ}",

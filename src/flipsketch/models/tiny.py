@@ -10,7 +10,7 @@ import torch
 from .components import Components
 from .tokenizer import build_clip_tokenizer
 
-# ModelScope's scheduler settings (METHOD.md section 0).
+# ModelScope's scheduler settings (docs/METHOD.md section 0).
 MODELSCOPE_SCHEDULER = dict(
     num_train_timesteps=1000,
     beta_start=0.00085,

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning (METHOD.md section 1): data, LightningModule, validation videos, export helpers."""
+"""LoRA fine-tuning (docs/METHOD.md section 1): data, LightningModule, validation videos, export helpers."""
 
 from .datamodule import SketchClipDataModule
 from .module import LoRAVideoModule

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning of a text-to-video UNet3D on sketch clips (METHOD.md section 1).
+"""LoRA fine-tuning of a text-to-video UNet3D on sketch clips (docs/METHOD.md section 1).
 
 The module receives built `Components` (frozen tokenizer, text encoder, VAE, UNet3D, scheduler),
 puts rank-r LoRA on the UNet (attention projections by default; `lora.targets` picks another set)
