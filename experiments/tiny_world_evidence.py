@@ -35,7 +35,10 @@ from pathlib import Path
 import numpy as np
 
 LAMBDA_METHODS = {"lambda0": 0.0, "lambda025": 0.25, "full": 0.5, "lambda075": 0.75, "lambda1": 1.0}
-DEMO_SCHEDULE = {"sampler": "tiny_world", "steps": 10}  # what `make demo` samples with (src/flipsketch/demo.py)
+DEMO_SCHEDULE = {
+    "sampler": "tiny_world",
+    "steps": 10,
+}  # what `make demo` samples with (src/flipsketch/demo.py)
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -264,13 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         apart = {}
 
+    from omegaconf import OmegaConf
+
+    from flipsketch.config import SamplerConfig
+
+    taus = SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True)).resolved_taus()
+
     def fmt(ms: tuple[float, float], pct: bool = False) -> str:
         return f"{ms[0]:.0%} ± {ms[1]:.0%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
 
     lines = [
         f"# FlipSketch on model=tiny_pretrained: {len(items)} held-out sketches x {len(a.seeds)} seeds "
         f"(n = {n} per row), sampler={a.sampler}, {cfg.sampler.num_inference_steps} steps "
-        f"(tau1 {cfg.sampler.tau1}, tau2 {cfg.sampler.tau2}), {cfg.sampler.num_frames} frames, {res_px}px",
+        f"(tau1 {taus[0]}, tau2 {taus[1]}), {cfg.sampler.num_frames} frames, {res_px}px",
         "",
         f"| method | λ | identity (chance {1 / len(items):.0%}) ↑ | chamfer to sketch, frames 1.. (px) ↓ "
         "| motion (px/frame) | ink area / sketch's | frame-0 IoU ↑ |",

@@ -69,7 +69,9 @@ def test_contact_sheet_draws_one_row_per_label(tmp_path):
 
     fr = np.full((3, 16, 16), 255, np.uint8)
     fr[:, 8, 2:14] = 0
-    path = contact_sheet(tmp_path / "s.png", [("cat", [("full", fr), ("plain", fr[:2])]), ("fish", [("full", fr)])])
+    path = contact_sheet(
+        tmp_path / "s.png", [("cat", [("full", fr), ("plain", fr[:2])]), ("fish", [("full", fr)])]
+    )
     with Image.open(path) as im:
         a = np.asarray(im.convert("L"))
     assert im.size[0] >= 150 + 3 * 32 and im.size[1] >= 3 * 32 + 2 * 14

@@ -1,18 +1,18 @@
 """`make demo`: the whole main job end to end on the project's own small model, on a CPU.
 
-  1. data     : the project's own SVG sketches animated and rasterised into captioned clips (data_gen),
-                the held-out evaluation sketches left out
-  2. training : a short rank-4 LoRA run (Lightning) on those clips, on top of model=tiny_pretrained
-                (VAE + text encoder + UNet3D trained here from scratch on moving shapes, then adapted
-                to sketches), exported as safetensors
-  3. sampling : FlipSketch and its ablations (no alignment, no composition, lambda 1) and plain
-                text-to-video, with that LoRA, on held-out sketches the model never saw
-  4. report   : stroke metrics (Chamfer to the sketch, motion, frame-0 IoU) and CLIP S2V / T2V (a tiny
-                random CLIP: no download, so those two columns mean nothing) as a table, written with
-                the GIFs under logs/demo/<time>/
+1. data     : the project's own SVG sketches animated and rasterised into captioned clips (data_gen),
+              the held-out evaluation sketches left out
+2. training : a short rank-4 LoRA run (Lightning) on those clips, on top of model=tiny_pretrained
+              (VAE + text encoder + UNet3D trained here from scratch on moving shapes, then adapted
+              to sketches), exported as safetensors
+3. sampling : FlipSketch and its ablations (no alignment, no composition, lambda 1) and plain
+              text-to-video, with that LoRA, on held-out sketches the model never saw
+4. report   : stroke metrics (Chamfer to the sketch, motion, frame-0 IoU) and CLIP S2V / T2V (a tiny
+              random CLIP: no download, so those two columns mean nothing) as a table, written with
+              the GIFs under logs/demo/<time>/
 
-    python -m flipsketch.demo                    # the default above, a few minutes on 2 cores
-    python -m flipsketch.demo --model tiny       # random tiny model: seconds, shows only that stages connect
+  python -m flipsketch.demo                    # the default above, a few minutes on 2 cores
+  python -m flipsketch.demo --model tiny       # random tiny model: seconds, shows only that stages connect
 """
 
 from __future__ import annotations
@@ -71,9 +71,13 @@ def _stage(n: int, text: str) -> float:
 @report_user_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m flipsketch.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m flipsketch.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", choices=sorted(PROFILES), default="tiny_pretrained", help="default: tiny_pretrained")
+    p.add_argument(
+        "--model", choices=sorted(PROFILES), default="tiny_pretrained", help="default: tiny_pretrained"
+    )
     p.add_argument("--out", default="logs/demo", help="parent folder of the run folder (default logs/demo)")
     a = p.parse_args(sys.argv[1:] if argv is None else list(argv))
     import os
