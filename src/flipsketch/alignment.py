@@ -41,10 +41,12 @@ def align_frames(
     drop_last_update: bool = False,
     eta1: torch.Tensor | None = None,
     measure_final: bool = False,
+    on_iter=None,
 ) -> AlignResult:
     """Optimise frames 1..N-1 of `latents` (B, C, F, h, w); frame 0 is set to `ref_latent`.
 
-    variable_dtype bfloat16 and drop_last_update reproduce the official code's quirks."""
+    variable_dtype bfloat16 and drop_last_update reproduce the official code's quirks.
+    on_iter(k, loss): called after each of the `iters` iterations (progress display)."""
     b = latents.shape[0]
     model_dtype = latents.dtype
     ref = ref_latent.to(model_dtype).expand(b, -1, -1, -1, -1)
@@ -65,6 +67,8 @@ def align_frames(
             losses.append(float(loss.detach()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if on_iter is not None:
+                on_iter(k, losses[-1])
             if drop_last_update and k == iters - 1:
                 break  # the official loop computes a last update that never reaches the latents
             opt.step()

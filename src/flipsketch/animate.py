@@ -5,6 +5,10 @@ Usage (Hydra-style overrides):
   flipsketch-animate model=modelscope model.lora=weights/lora sketch=cat.png prompt="..." seeds=[0,1,2]
   flipsketch-animate ... sampler.lambda_=0.3 sampler.align=false segments=2 device=cuda
 
+The sampler preset follows the model unless you pick one (sampler=flipsketch|fast|tiny_world):
+  model=tiny_pretrained (the default) runs sampler=tiny_world (10 steps, a stronger alignment);
+  model=modelscope / flipsketch_ckpt run sampler=flipsketch (the paper's 25 steps).
+
 Common settings (see conf/animate.yaml, conf/sampler/flipsketch.yaml, conf/output/default.yaml):
   model=tiny|modelscope|flipsketch_ckpt|modelscope_random   which weights (tiny: built offline)
   sketch=PATH  prompt=TEXT  out=DIR  seeds=[0,1]  segments=K (chain K clips)
@@ -201,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(
             f"unknown option {flags[0]!r}: settings are key=value (e.g. sampler.lambda_=0.3); --help lists them"
         )
-    cfg = compose_config("animate", argv)
+    from .cli import with_model_sampler
+
+    cfg = compose_config("animate", with_model_sampler("animate", argv))
     run_check(validate_request, cfg)  # every check, before any model is built
     paths = animate(cfg)
     for p in paths:

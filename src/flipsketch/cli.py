@@ -208,6 +208,58 @@ def instantiate_checked(node, **kwargs):
         raise
 
 
+# ----------------------------------------------------------------------------- per-model sampler
+def _primary_default(config_name: str, group: str) -> str | None:
+    """The option conf/<config_name>.yaml's defaults list picks for `group` (e.g. sampler: flipsketch)."""
+    from omegaconf import OmegaConf
+
+    path = CONF_DIR / f"{config_name}.yaml"
+    if not path.is_file():
+        return None
+    for entry in OmegaConf.load(path).get("defaults") or []:
+        if OmegaConf.is_dict(entry) and group in entry:
+            return str(entry[group])
+    return None
+
+
+def _picks_group(overrides: list[str], group: str) -> bool:
+    return any(o.lstrip("+~").partition("=")[0].split("@")[0] == group for o in overrides)
+
+
+def with_model_sampler(config_name: str, argv: list[str]) -> list[str]:
+    """`argv` plus `sampler=<model.default_sampler>` when the model config names a default sampler
+    preset and neither the command line nor an experiment picked one (the primary config's
+    `sampler:` default is still in place). E.g. model=tiny_pretrained runs sampler=tiny_world, the
+    paper's models sampler=flipsketch. A sweep over models keeps the primary default unless every
+    job's model agrees."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    flags, overrides = _split_argv(argv)
+    if _picks_group(overrides, "sampler") or any(f not in ("-m", "--multirun") for f in flags):
+        return list(argv)
+    primary = _primary_default(config_name, "sampler")
+    if primary is None:  # no sampler group in this config (train, export, ...)
+        return list(argv)
+    multirun = any(f in ("-m", "--multirun") for f in flags)
+    try:
+        jobs = (_sweep_jobs(overrides) if multirun else [overrides]) or [[]]
+    except UserError:
+        return list(argv)  # the precheck reports the bad override
+    wanted = set()
+    for job in jobs[:MAX_PRECHECKED_JOBS]:
+        try:
+            cfg = _raw_compose(config_name, job, return_hydra_config=True)
+            choice = str(cfg.hydra.runtime.choices.get("sampler"))
+            default = cfg.model.get("default_sampler") if "model" in cfg else None
+        except (HydraException, OmegaConfBaseException, ValueError):
+            return list(argv)  # the precheck reports it
+        wanted.add(default if default and choice == primary and default != primary else None)
+    if len(wanted) != 1 or None in wanted:
+        return list(argv)
+    return [*argv, f"sampler={wanted.pop()}"]
+
+
 # ----------------------------------------------------------------------------- run folders
 def _nearest_existing(path: Path) -> Path:
     path = Path(path).absolute()
@@ -391,6 +443,7 @@ def hydra_cli(
         quiet_third_party()
         errors.clear()
         failed_dirs.clear()
+        argv = with_model_sampler(config_name, argv)
         anchor = precheck(config_name, argv, check)
         saved = sys.argv
         sys.argv = [saved[0] if saved else config_name, *argv]

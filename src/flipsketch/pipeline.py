@@ -72,6 +72,68 @@ class _CallCounter:
         self._h.remove()
 
 
+# An alignment iteration in forward passes of the same frames: forward + backward (about two more),
+# plus the forward recomputed by activation checkpointing when it is on (measured on the tiny
+# model on 2 CPU cores: about 5 with checkpointing).
+ALIGN_PASS_COST = {True: 5, False: 3}
+
+
+class _Progress:
+    """One progress bar over a sample's denoising loop, counted in UNet frame-passes rather than
+    steps: the steps i < tau1 run `align_iters` forward+backward passes each and cost many times a
+    later step, so a per-step ETA is wrong by minutes. The bar names the step and the alignment
+    iteration it is in (and the alignment loss)."""
+
+    def __init__(self, enabled, cfg, b, use_cfg, align_on, tau1, ref_steps_to, ref_until):
+        self.bar, self.done, self.label = None, 0, ""
+        n, steps = cfg.num_frames, cfg.num_inference_steps
+        per_iter = ALIGN_PASS_COST[bool(cfg.align_checkpointing)] * b * n
+        self.align_units = per_iter
+        total = 0
+        for i in range(steps):
+            if align_on and i < tau1:
+                total += 1 + cfg.align_iters * per_iter  # eta_1 (the reference alone) + the iterations
+            if i < ref_steps_to:
+                total += (max(1, n - i) if cfg.reference_decay else n) if i < ref_until else 1
+            total += (2 if use_cfg else 1) * b * n
+        self.align_iters, self.total = cfg.align_iters, total
+        if not enabled:
+            return
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            desc="flipsketch",
+            leave=False,
+            bar_format="{desc} {percentage:3.0f}%|{bar:20}| [{elapsed}<{remaining}]",
+        )
+
+    def step(self, i: int, steps: int) -> None:
+        self.label = f"step {i + 1}/{steps}"
+        if self.bar is not None:
+            self.bar.set_description_str(f"flipsketch {self.label}", refresh=False)
+
+    def align_iter(self, k: int, loss: float) -> None:
+        units = self.align_units + (1 if k == 0 else 0)
+        self.done += units
+        if self.bar is not None:
+            self.bar.set_description_str(
+                f"flipsketch {self.label}: aligning {k + 1}/{self.align_iters} (loss {loss:.4g})",
+                refresh=False,
+            )
+            self.bar.update(units)
+
+    def advance(self, units: int) -> None:
+        self.done += units
+        if self.bar is not None:
+            self.bar.update(units)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class FlipSketchPipeline:
     def __init__(self, components: Components, config: SamplerConfig | None = None, device=None):
         self.c = components
@@ -267,11 +329,18 @@ class FlipSketchPipeline:
                 ref_video = ref.expand(-1, -1, n, -1, -1)
 
             steps = list(enumerate(sched.timesteps))
-            if progress:
-                from tqdm.auto import tqdm
-
-                steps = tqdm(steps, desc="flipsketch", unit="step", leave=False)
+            bar = _Progress(
+                progress,
+                cfg,
+                b,
+                use_cfg,
+                align_on,
+                tau1,
+                ref_steps_to if ref is not None else 0,
+                ref_until,
+            )
             for i, t in steps:
+                bar.step(i, len(steps))
                 composing_now = cfg.composing and i <= tau2
                 if align_on and i < tau1:
                     ctl.set_mode("off")
@@ -288,6 +357,7 @@ class FlipSketchPipeline:
                         variable_dtype=torch.bfloat16 if cfg.faithful.align_bf16 else torch.float32,
                         drop_last_update=cfg.faithful.align_drop_last_update,
                         measure_final=measure_alignment,
+                        on_iter=bar.align_iter,
                     )
                     latents = res.latents
                     stats["align_losses"].append(res.losses)
@@ -316,6 +386,7 @@ class FlipSketchPipeline:
                             eps_ref = e2[:1] + cfg.guidance_scale * (e2[1:] - e2[:1])
                         else:
                             eps_ref = unet(video, t, encoder_hidden_states=empty_emb).sample
+                    bar.advance(copies)
                     stepped = sched.step(eps_ref, t, video).prev_sample
                     if ref_video is not None:
                         ref_video = stepped  # sliced to the next step's frames at the next step
@@ -332,7 +403,9 @@ class FlipSketchPipeline:
                     eps_u, eps_c = eps.chunk(2)
                     eps = eps_u + cfg.guidance_scale * (eps_c - eps_u)
                 latents = sched.step(eps, t, latents).prev_sample
+                bar.advance(x.shape[0] * n)
                 ref = ref_next
+            bar.close()
             ctl.set_mode("off")
             ctl.store.clear()
             if cfg.output_reference_frame0 and ref is not None:
@@ -342,6 +415,8 @@ class FlipSketchPipeline:
         finally:
             counter.close()
             ctl.set_mode("off")
+            if "bar" in locals():
+                bar.close()
         stats.update(
             seconds=time.perf_counter() - t0,
             unet_calls={"inversion": calls_after_inversion, "total": counter.calls},

@@ -96,6 +96,7 @@ def model_settings(cfg) -> dict:
 
     model = _container(cfg.model) or {}
     model.pop("device", None)
+    model.pop("default_sampler", None)  # the sampler settings themselves are in the key
     return {
         "model": model,
         "dtype": str(cfg.get("dtype", "auto")),

@@ -169,6 +169,9 @@ def build_model(name: str, lora: str | None = None, **kwargs) -> Components:
 # plain settings are used. `_target_` is never imported; a config naming anything other than the
 # registry's builder is refused, so a config read from a file cannot decide what code runs.
 MODEL_TARGETS = ("flipsketch.models.build_model", "flipsketch.models.registry.build_model")
+# Keys a model config holds for the CLIs, not for the builder: default_sampler is the sampler preset
+# animate/eval use with this model when neither the command line nor an experiment picks one.
+CONFIG_ONLY_KEYS = ("default_sampler",)
 _HYDRA_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 
 
@@ -204,7 +207,7 @@ def model_settings(node, what: str = "model") -> tuple[str, dict]:
         raise UserError(f"{what}: unknown model {name!r}; registered: {', '.join(sorted(MODEL_REGISTRY))}")
     kwargs = {}
     for k, v in d.items():
-        if k in _HYDRA_KEYS:
+        if k in _HYDRA_KEYS or k in CONFIG_ONLY_KEYS:
             continue
         if not isinstance(k, str) or not k.isidentifier() or not _plain(v):
             raise UserError(f"{what}.{k} must be a plain value (text, number, true/false, a list of those)")

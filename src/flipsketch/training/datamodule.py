@@ -11,6 +11,7 @@ With `generate` set and no dataset at `root`, a small dataset is built there fir
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +101,13 @@ class SketchClipDataModule(pl.LightningDataModule):
             from data_gen.__main__ import gen_config
             from data_gen.build import generate
 
+            from .feedback import say
+
             settings = {"progress": False, **self.generate, "out": str(self.root)}
+            say(f"building the training clips in {self.root} (data_gen; once, reused by later runs) ...")
+            t0 = time.perf_counter()
             generate(gen_config(settings, prefix="data.generate."))
+            say(f"dataset built in {time.perf_counter() - t0:.0f} s")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_records or self.val_records:
@@ -130,6 +136,13 @@ class SketchClipDataModule(pl.LightningDataModule):
                 raise UserError("data.cache_latents needs the model: call attach(components) first")
             # Lightning calls setup() before it moves the model: encode on the run's device anyway
             device = self.trainer.strategy.root_device if self.trainer is not None else None
+            from .feedback import say
+
+            say(
+                f"VAE latents of {len(self.train_records)} train + {len(self.val_records)} val clips "
+                f"({'read from / cached in ' + str(self.cache_dir) if self.cache_dir else 'encoded in memory'}) ..."
+            )
+            t0 = time.perf_counter()
             for name, recs in (("train", self.train_records), ("val", self.val_records)):
                 self._latents[name] = (
                     cached_latents(
@@ -144,6 +157,7 @@ class SketchClipDataModule(pl.LightningDataModule):
                     if recs
                     else []
                 )
+            say(f"latents ready in {time.perf_counter() - t0:.0f} s")
 
     def _dataset(self, split: str) -> ClipWindows:
         recs = self.train_records if split == "train" else self.val_records
