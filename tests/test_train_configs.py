@@ -72,7 +72,11 @@ def test_slurm_trainer_reads_the_allocation(tmp_path, monkeypatch):
     t = cfg.trainer
     assert (t.num_nodes, t.devices, t.accelerator, t.precision) == (2, 4, "gpu", "16-mixed")
     assert t.strategy._target_.endswith("DDPStrategy") and t.strategy.find_unused_parameters is False
-    assert t.default_root_dir.endswith("slurm/777")  # stable across requeues: hpc checkpoints resume
+    assert t.default_root_dir == str(tmp_path)  # the run folder, keyed by the job id:
+    from flipsketch.train import resume_in_place  # stable across requeues, hpc checkpoints resume
+
+    added = resume_in_place(["trainer=slurm", "experiment=paper_lora"])[-1]
+    assert added == "hydra.run.dir=${paths.log_dir}/${task_name}/slurm/777"
 
 
 @pytest.mark.parametrize("name", options("callbacks"))

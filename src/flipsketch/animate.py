@@ -20,7 +20,8 @@ Common settings (see conf/animate.yaml, conf/sampler/flipsketch.yaml, conf/outpu
   output.binarize=true output.fps=10 output.formats=[gif,mp4,png]
   device=auto|cpu|cuda  dtype=auto|float32|float16|bfloat16  cpu_offload=false
     (dtype=auto: bfloat16 on a GPU that supports it, else float16; float32 on the CPU)
-Writes OUT/seed<S>/{animation.gif, animation.mp4, frames/NNN.png, meta.json}.
+Writes OUT/config.yaml (the composed config) and OUT/seed<S>/{animation.gif, animation.mp4,
+frames/NNN.png, meta.json (settings, git commit, torch/diffusers versions, UTC time, command line)}.
 Bad input ends with one line on stderr and exit code 2, with nothing written.
 """
 
@@ -124,8 +125,26 @@ def validate_request(cfg) -> Request:
     return Request(sketch, prompt, seeds, segments, out, sampler, output, device, dtype, image)
 
 
-def animate(cfg) -> list[Path]:
-    """The task: validate, build the model, sample every seed (and segment), write outputs."""
+def write_run_config(cfg, out: Path, record: dict) -> Path:
+    """OUT/config.yaml: the composed config as run (resolved), with what `provenance` records."""
+    from omegaconf import OmegaConf, open_dict
+
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.copy()
+    if "paths" in cfg and "output_dir" in cfg.paths:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out)  # Hydra's runtime folder: animate's run folder is OUT
+    text = "# " + "\n# ".join(f"{k}: {v}" for k, v in record.items()) + "\n"
+    text += OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=True))
+    path = out / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def animate(cfg, argv: list[str] | None = None) -> list[Path]:
+    """The task: validate, build the model, sample every seed (and segment), write outputs.
+    OUT is the run folder: OUT/config.yaml holds the composed config, each seed's meta.json the
+    git commit, library versions, UTC time and command line (`argv`: the overrides typed)."""
     import torch
     from omegaconf import OmegaConf
     from PIL import Image
@@ -143,6 +162,10 @@ def animate(cfg) -> list[Path]:
         comps.text_encoder.to("cpu", dtype=torch.float32)
         comps.vae.to("cpu", dtype=torch.float32)
     pipe = FlipSketchPipeline(comps, req.sampler, device=device)
+    from .provenance import provenance
+
+    record = provenance(None if argv is None else ["flipsketch-animate", *argv])
+    write_run_config(cfg, req.out, {k: v for k, v in record.items() if k != "versions"})
 
     written = []
     for seed in req.seeds:
@@ -173,6 +196,7 @@ def animate(cfg) -> list[Path]:
             "device": str(device),
             "dtype": str(dtype).replace("torch.", ""),
             "flipsketch_version": __version__,
+            **record,  # git, versions, time_utc, command
             "stats": stats,
         }
         written.append(
@@ -209,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = compose_config("animate", with_model_sampler("animate", argv))
     run_check(validate_request, cfg)  # every check, before any model is built
-    paths = animate(cfg)
+    paths = animate(cfg, argv)
     for p in paths:
         print(p / "animation.gif" if (p / "animation.gif").exists() else p)
     return 0

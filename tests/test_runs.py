@@ -1,0 +1,73 @@
+"""Traceable runs: animate's run folder (config.yaml) and meta.json provenance; a resumed training
+run continues in its own folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from omegaconf import OmegaConf
+
+from flipsketch.animate import main as animate_main
+from flipsketch.train import resume_in_place
+
+FAST = [
+    "model=tiny",
+    "sampler.num_frames=3",
+    "sampler.num_inference_steps=2",
+    "sampler.align_iters=1",
+    "progress=false",
+    "output.formats=[png]",
+]
+
+
+def test_animate_writes_config_and_provenance(tmp_path, sketch_png):
+    out = tmp_path / "out"
+    assert animate_main([f"sketch={sketch_png}", "prompt=a ball", f"out={out}", *FAST]) == 0
+    cfg = OmegaConf.load(out / "config.yaml")
+    assert cfg.sampler.num_inference_steps == 2 and cfg.prompt == "a ball" and cfg.model.name == "tiny"
+    meta = json.loads((out / "seed0" / "meta.json").read_text())
+    assert meta["versions"]["torch"] and meta["versions"]["diffusers"]
+    assert meta["time_utc"].endswith("Z") and meta["command"].startswith("flipsketch-animate sketch=")
+    assert meta["git"] is None or len(meta["git"]["commit"]) == 40
+
+
+def _train(tmp_path, *overrides):
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "flipsketch.train", f"paths.log_dir={tmp_path}", "experiment=tiny_smoke"]
+    return subprocess.run(
+        [*cmd, "logger=csv", "callbacks.sample_videos.every_n_validations=100", *overrides],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_a_resumed_run_continues_in_its_folder(tmp_path):
+    first = _train(tmp_path, "trainer.max_steps=4")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (run,) = (tmp_path / "train" / "runs").iterdir()
+    again = _train(tmp_path, "trainer.max_steps=8", f"ckpt_path={run}/checkpoints/last.ckpt")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [p.name for p in (tmp_path / "train" / "runs").iterdir()] == [run.name]  # no second folder
+    assert (run / "checkpoints" / "step_000008.ckpt").is_file()
+    assert "resuming at step 4" in again.stdout + again.stderr
+
+
+def test_resume_in_place_leaves_other_runs_alone(tmp_path):
+    assert resume_in_place(["ckpt_path=/nowhere/x.ckpt"]) == ["ckpt_path=/nowhere/x.ckpt"]
+    assert resume_in_place(["-m", "ckpt_path=a"]) == ["-m", "ckpt_path=a"]
+    run = tmp_path / "my run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    added = resume_in_place([f"ckpt_path={run}/checkpoints/last.ckpt"])[-1]
+    assert added == f"hydra.run.dir='{run}'"
+    assert (
+        resume_in_place([f"ckpt_path={run}/checkpoints/last.ckpt", "hydra.run.dir=x"])[-1]
+        == "hydra.run.dir=x"
+    )
