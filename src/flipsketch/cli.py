@@ -156,7 +156,10 @@ def explain_compose_error(config_name: str, overrides: list[str], exc: Exception
         if not opts and (CONF_DIR / group).is_dir():
             opts = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
         choose = f"; choose one of {', '.join(opts)}" if opts else ""
-        return f"bad configuration: unknown {group}={option}{choose}{did_you_mean(option, opts)}"
+        plugin = ""
+        if group.startswith("hydra/") and option.split("_")[0] in ("optuna", "submitit"):
+            plugin = f" ({option.split('_')[0]} is a plugin: pip install -e '.[sweep]')"
+        return f"bad configuration: unknown {group}={option}{plugin}{choose}{did_you_mean(option, opts)}"
     m = re.search(r"Could not (?:override|append to) '([^']+)'", text) or re.search(
         r"Could not delete from config\. '([^']+)' does not exist", text
     )
@@ -407,6 +410,8 @@ def hydra_cli(
     result: Callable | None = None,
     on_exit: Callable | None = None,
     check: Callable | None = None,
+    prepare_argv: Callable | None = None,
+    job_metrics: Callable | None = None,
 ):
     """A console `main(argv=None)` around `@hydra.main` for `task(cfg)`.
 
@@ -414,7 +419,8 @@ def hydra_cli(
     input is one line and writes nothing. A `UserError` raised by the task is one stderr line and
     exit code 2 (Hydra alone would print a trace and exit 1), and the run folder it leaves is
     removed; `result(cfg, out)` gives the value a sweeper optimises; `on_exit()` always runs
-    (e.g. closing the W&B run)."""
+    (e.g. closing the W&B run); `prepare_argv(argv)` may add overrides first (e.g. the run folder
+    of a resumed training run)."""
     import hydra
 
     errors: list[UserError] = []
@@ -426,7 +432,10 @@ def hydra_cli(
             if check is not None:
                 run_check(check, cfg)
             out = task(cfg)
-            return result(cfg, out) if result is not None else None
+            value = result(cfg, out) if result is not None else None
+            if job_metrics is not None:
+                _record_job(cfg, value, job_metrics(cfg, out))
+            return value
         except UserError as exc:
             errors.append(exc)
             failed_dirs.append(_current_run_dir())
@@ -444,6 +453,8 @@ def hydra_cli(
         errors.clear()
         failed_dirs.clear()
         argv = with_model_sampler(config_name, argv)
+        if prepare_argv is not None:
+            argv = prepare_argv(argv)
         anchor = precheck(config_name, argv, check)
         saved = sys.argv
         sys.argv = [saved[0] if saved else config_name, *argv]
@@ -459,6 +470,24 @@ def hydra_cli(
         return 0
 
     return main
+
+
+def _record_job(cfg, value, metrics: dict) -> None:
+    """Inside a multirun: <job>/job_result.json, which the sweep's combined table reads."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            return
+        overrides = list(hc.overrides.task)
+        run_dir = Path(hc.runtime.output_dir)
+    except (ImportError, ValueError):
+        return
+    from .sweeps import write_job_result
+
+    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics)
 
 
 def _current_run_dir() -> Path | None:

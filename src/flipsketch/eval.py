@@ -171,7 +171,14 @@ def _finish_wandb() -> None:
     finish_wandb()
 
 
-main = hydra_cli("eval", evaluate, result=_optimized_metric, on_exit=_finish_wandb, check=check)
+main = hydra_cli(
+    "eval",
+    evaluate,
+    result=_optimized_metric,
+    on_exit=_finish_wandb,
+    check=check,
+    job_metrics=lambda cfg, out: out["metrics"],
+)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,142 @@
+"""Sweeps that summarise themselves: every job of a Hydra multirun writes `job_result.json` (its
+overrides, the metric a sweeper optimises, all its metrics); when the multirun ends,
+`SweepSummary` (a Hydra callback, conf/hydra/default.yaml) writes one table over all jobs to the
+multirun folder, `results.md` and `results.csv`, with the swept values as columns, and names the
+best job by `optimized_metric` (`optimized_mode`: max or min)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+JOB_RESULT = "job_result.json"
+
+
+def write_job_result(run_dir: Path, overrides: list[str], metric: str | None, value, metrics: dict) -> Path:
+    def number(v):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None
+        return f if math.isfinite(f) else None
+
+    record = {
+        "overrides": list(overrides),
+        "optimized_metric": metric,
+        "value": number(value),
+        "metrics": {k: number(v) for k, v in metrics.items() if number(v) is not None},
+    }
+    path = Path(run_dir) / JOB_RESULT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return path
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def collect(sweep_dir: Path) -> list[dict]:
+    """The finished jobs of a multirun folder, in job order (a failed job has no result)."""
+    jobs = []
+    for d in sorted(
+        Path(sweep_dir).iterdir(),
+        key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+    ):
+        f = d / JOB_RESULT
+        if d.is_dir() and f.is_file():
+            rec = json.loads(f.read_text(encoding="utf-8"))
+            rec["job"] = d.name
+            jobs.append(rec)
+    return jobs
+
+
+def best_job(jobs: list[dict], mode: str) -> dict | None:
+    scored = [j for j in jobs if j.get("value") is not None]
+    if not scored:
+        return None
+    pick = max if mode == "max" else min
+    return pick(scored, key=lambda j: j["value"])
+
+
+def summary_table(
+    jobs: list[dict], metric: str | None, mode: str
+) -> tuple[list[str], list[dict], dict | None]:
+    """(columns, rows, best): swept keys (those whose value differs between jobs) then metrics."""
+    values: dict[str, set] = {}
+    for j in jobs:
+        for o in j["overrides"]:
+            k, v = _split(o)
+            values.setdefault(k, set()).add(v)
+    swept = [k for k, vs in values.items() if len(vs) > 1 or len(jobs) == 1]
+    metric_keys: list[str] = []
+    for j in jobs:
+        metric_keys += [k for k in j["metrics"] if k not in metric_keys]
+    if metric in metric_keys:  # the optimised metric first
+        metric_keys.remove(metric)
+        metric_keys.insert(0, metric)
+    rows = []
+    for j in jobs:
+        ov = dict(_split(o) for o in j["overrides"])
+        rows.append({"job": j["job"], **{k: ov.get(k, "") for k in swept}, **j["metrics"]})
+    return ["job", *swept, *metric_keys], rows, best_job(jobs, mode)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def write_summary(sweep_dir: Path, metric: str | None, mode: str = "max", title: str = "") -> dict | None:
+    """results.md + results.csv in the multirun folder; None (nothing written) when no job finished."""
+    sweep_dir = Path(sweep_dir)
+    jobs = collect(sweep_dir) if sweep_dir.is_dir() else []
+    if not jobs:
+        return None
+    columns, rows, best = summary_table(jobs, metric, mode)
+    with open(sweep_dir / "results.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    lines = [title or f"Sweep over {len(jobs)} jobs ({sweep_dir})", ""]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for r in rows:
+        mark = " **(best)**" if best is not None and r["job"] == best["job"] else ""
+        lines.append(
+            "| " + " | ".join(_cell(r.get(c, "")) + (mark if c == "job" else "") for c in columns) + " |"
+        )
+    if best is not None:
+        swept = " ".join(o for o in best["overrides"] if _split(o)[0] in columns)
+        lines += [
+            "",
+            f"Best job: {best['job']} ({swept or 'no swept values'}): {metric} = {best['value']:.4g} ({mode})",
+        ]
+    else:
+        lines += ["", f"No job reported {metric}."]
+    text = "\n".join(lines) + "\n"
+    (sweep_dir / "results.md").write_text(text, encoding="utf-8")
+    return {"table": text, "best": best, "jobs": jobs, "results_md": str(sweep_dir / "results.md")}
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - Hydra is a dependency
+    _HydraCallback = object
+
+
+class SweepSummary(_HydraCallback):
+    """Hydra callback: at the end of a multirun, the combined table over all jobs and the best job."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        metric = config.get("optimized_metric")
+        mode = str(config.get("optimized_mode") or "max")
+        out = write_summary(Path(str(config.hydra.sweep.dir)), metric and str(metric), mode)
+        if out is not None:
+            print(out["table"])
+            print(f"Combined table: {out['results_md']}")

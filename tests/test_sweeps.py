@@ -1,0 +1,62 @@
+"""Sweeps that summarise themselves: the combined table, the best job, the optional plugins."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from flipsketch.cli import compose_config
+from flipsketch.sweeps import write_job_result, write_summary
+
+
+def installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def test_the_combined_table_names_the_best_job(tmp_path):
+    for job, (lr, rank, loss) in enumerate([("1e-4", 4, 0.9), ("1e-3", 4, 0.5), ("1e-4", 8, 0.7)]):
+        overrides = ["experiment=tiny_smoke", f"module.optimizer.lr={lr}", f"module.lora.rank={rank}"]
+        write_job_result(
+            tmp_path / str(job), overrides, "val/loss", loss, {"val/loss": loss, "train/loss": 1.0}
+        )
+    (tmp_path / "3").mkdir()  # a failed job: no result, no row
+    out = write_summary(tmp_path, "val/loss", "min")
+    lines = out["table"].splitlines()
+    assert "| job | module.optimizer.lr | module.lora.rank | val/loss | train/loss |" in lines
+    assert "| 1 **(best)** | 1e-3 | 4 | 0.5 | 1 |" in lines
+    assert lines[-1] == "Best job: 1 (module.optimizer.lr=1e-3 module.lora.rank=4): val/loss = 0.5 (min)"
+    assert (tmp_path / "results.csv").read_text().splitlines()[0] == (
+        "job,module.optimizer.lr,module.lora.rank,val/loss,train/loss"
+    )
+    assert write_summary(tmp_path, "val/loss", "max")["best"]["job"] == "0"
+
+
+def test_nothing_is_written_when_no_job_finished(tmp_path):
+    (tmp_path / "0").mkdir()
+    assert write_summary(tmp_path, "val/loss") is None and not (tmp_path / "results.md").exists()
+
+
+def test_hparams_search_is_summarised():
+    cfg = compose_config("train", ["hparams_search=lora_lr"], return_hydra_config=True)
+    assert cfg.hydra.callbacks.sweep_summary._target_ == "flipsketch.sweeps.SweepSummary"
+    assert cfg.optimized_metric == "val/loss" and cfg.optimized_mode == "min"
+
+
+@pytest.mark.skipif(not installed("hydra_plugins.hydra_optuna_sweeper"), reason="pip install -e '.[sweep]'")
+def test_optuna_search_composes():
+    cfg = compose_config("train", ["hparams_search=lora_lr_optuna"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.direction == "minimize" and cfg.hydra.sweeper.n_trials > 0
+
+
+@pytest.mark.skipif(
+    not installed("hydra_plugins.hydra_submitit_launcher"), reason="pip install -e '.[sweep]'"
+)
+@pytest.mark.parametrize("config", ["train", "eval"])
+def test_submitit_launchers_compose(config):
+    for launcher in ("submitit_slurm", "submitit_local"):
+        cfg = compose_config(config, [f"hydra/launcher={launcher}"], return_hydra_config=True)
+        assert "submitit" in cfg.hydra.launcher._target_
