@@ -138,7 +138,20 @@ def run(cfg: DictConfig) -> dict:
     return report
 
 
-main = hydra_cli("data_gen", run, check=check)
+HELP = """flipsketch-data (python -m data_gen): SVG sketches -> animated, captioned raster clips for training.
+
+Usage (Hydra overrides, key=value):
+  flipsketch-data out=data/clips                       # the 25 shipped sketches, held-out ones excluded
+  flipsketch-data out=DIR sketches=[MY_SVGS] clips_per_sketch=8 size=256 frames=24
+
+Settings (conf/data_gen.yaml; data_gen/README.md):
+  out=DIR (required)  sketches=[DIR,...] (null: the shipped set)  exclude=[cat,fish]
+  animations=[DIR | {path: DIR, caption: TEXT}] (Live-Sketch outputs)  clips_per_sketch=4
+  motion=auto|sway|wave|swim|walk|...  frames=24 fps=8 size=256 stroke_width=null
+  renderer=cairo|cairosvg  workers=2  seed=0  val_fraction=0.1  progress=true
+"""
+
+main = hydra_cli("data_gen", run, check=check, help_text=HELP, program="flipsketch-data")
 
 
 if __name__ == "__main__":

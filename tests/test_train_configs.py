@@ -91,6 +91,14 @@ def test_callback_options_instantiate(name, tmp_path):
 def test_logger_options_instantiate(name, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose_train([f"logger={name}"], out_dir=tmp_path)
+    from flipsketch.training.loggers import tensorboard_available
+
+    if name == "tensorboard" and not tensorboard_available():  # an optional extra: refused in one line
+        from flipsketch.errors import UserError
+
+        with pytest.raises(UserError, match=r"pip install -e '\.\[tensorboard\]'"):
+            instantiate_group(cfg.get("logger"), "logger")
+        return
     loggers = instantiate_group(cfg.get("logger"), "logger")
     assert len(loggers) == (0 if name == "none" else 1)
 

@@ -404,6 +404,57 @@ HYDRA_FLAGS = {
 }
 
 
+def _experiment_groups(path: Path) -> set[str]:
+    """The config groups an experiment overrides (it applies to a CLI that has all of them)."""
+    from omegaconf import OmegaConf
+
+    out = set()
+    for entry in OmegaConf.load(path).get("defaults") or []:
+        if OmegaConf.is_dict(entry):
+            for key in entry:
+                key = str(key)
+                if key.startswith("override /"):
+                    out.add(key.removeprefix("override /").split("/")[0])
+    return out
+
+
+def help_page(config_name: str, text: str, program: str) -> str:
+    """A short --help: the CLI's own text, then its config groups and their options (read from
+    conf/, so it never goes stale), then where the full config is."""
+    from omegaconf import OmegaConf
+
+    lines = [text.strip(), ""]
+    path = CONF_DIR / f"{config_name}.yaml"
+    groups = []
+    if path.is_file():
+        for entry in OmegaConf.load(path).get("defaults") or []:
+            if OmegaConf.is_dict(entry):
+                for group, choice in entry.items():
+                    group = str(group).removeprefix("override ")
+                    if (CONF_DIR / group).is_dir() and group not in ("hydra", "paths"):
+                        groups.append((group, choice))
+    if groups:
+        names = {g for g, _ in groups}
+        lines.append("Config groups (group=default, and the other options):")
+        for group, choice in groups:
+            opts = [
+                p.stem
+                for p in sorted((CONF_DIR / group).glob("*.yaml"))
+                if group != "experiment" or _experiment_groups(p) <= names
+            ]
+            default = ", ".join(map(str, choice)) if OmegaConf.is_list(choice) else str(choice)
+            default = "(none)" if default == "None" else default
+            rest = [o for o in opts if o not in str(default).split(", ")]
+            lines.append(f"  {group}={default}" + (f"   (also: {' | '.join(rest)})" if rest else ""))
+        lines.append("")
+    lines += [
+        f"Every setting: {program} --cfg job [overrides]   (the composed config, nothing run)",
+        f"Hydra's own flags: {program} --hydra-help   Configs: {CONF_DIR}/{config_name}.yaml",
+        "Bad input ends with one `error:` line on stderr and exit code 2, with nothing written.",
+    ]
+    return "\n".join(lines)
+
+
 def hydra_cli(
     config_name: str,
     task: Callable,
@@ -412,6 +463,8 @@ def hydra_cli(
     check: Callable | None = None,
     prepare_argv: Callable | None = None,
     job_metrics: Callable | None = None,
+    help_text: str | None = None,
+    program: str | None = None,
 ):
     """A console `main(argv=None)` around `@hydra.main` for `task(cfg)`.
 
@@ -447,6 +500,9 @@ def hydra_cli(
     @report_user_errors
     def main(argv: list[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
+        if help_text is not None and any(a in ("-h", "--help") for a in argv):
+            print(help_page(config_name, help_text, program or f"flipsketch-{config_name}"))
+            return 0
         from .quiet import quiet_third_party
 
         quiet_third_party()

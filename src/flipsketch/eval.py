@@ -171,6 +171,23 @@ def _finish_wandb() -> None:
     finish_wandb()
 
 
+HELP = """flipsketch-eval: FlipSketch variants and baselines on a benchmark -> videos, metrics, tables.
+
+Usage (Hydra overrides, key=value):
+  flipsketch-eval experiment=tiny_table1                          # CPU, about a minute
+  flipsketch-eval experiment=paper_table1 model.lora=DIR          # the paper's Table 1, one GPU
+  flipsketch-eval -m experiment=tiny_ablation methods=[full] sampler.lambda_=0,0.5,1   # a sweep
+
+Common settings (conf/eval.yaml):
+  methods=[full,no_alignment,...] (names from variants= and baseline=)  seeds=[0,1,2]
+  sampler.* (as flipsketch-animate; the model's default preset unless sampler= is given)
+  benchmark.only=[cat,fish]  device=auto|cpu|cuda  dtype=auto  torch_threads=N  overwrite=false
+  logger=wandb|none (WANDB_MODE=online|offline|disabled; offline when unset)
+  optimized_metric=full/s2v optimized_mode=max (what a sweep optimises and how it names the best job)
+Writes samples under logs/eval/samples/ (a rerun skips finished items) and results.md, results.csv,
+items.csv in logs/eval/runs/<time>/; a multirun adds one results.md/results.csv over all jobs.
+"""
+
 main = hydra_cli(
     "eval",
     evaluate,
@@ -178,6 +195,8 @@ main = hydra_cli(
     on_exit=_finish_wandb,
     check=check,
     job_metrics=lambda cfg, out: out["metrics"],
+    help_text=HELP,
+    program="flipsketch-eval",
 )
 
 

@@ -115,7 +115,18 @@ def export(cfg: DictConfig) -> dict:
     return result
 
 
-main = hydra_cli("export", export, check=check)
+HELP = """flipsketch-export: a training checkpoint -> pytorch_lora_weights.safetensors (+ a merged model folder).
+
+Usage (Hydra overrides, key=value):
+  flipsketch-export ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
+  flipsketch-export ckpt_path=... out=weights/my_lora merged=true   # + out/merged/ (a diffusers folder)
+
+Settings (conf/export.yaml):
+  ckpt_path=FILE (required)  out=DIR (default <run>/export/<checkpoint name>)  merged=false
+  model=... (default: the model recorded in the checkpoint, rebuilt by its registry name)
+"""
+
+main = hydra_cli("export", export, check=check, help_text=HELP, program="flipsketch-export")
 
 
 if __name__ == "__main__":

@@ -141,6 +141,11 @@ def check(cfg: DictConfig) -> None:
         for key in ("lora.dropout", "caption_dropout"):
             if _get(module, key) is not None:
                 as_float(_get(module, key), f"module.{key}", 0.0, 1.0)
+    logger = cfg.get("logger")
+    if logger is not None and "tensorboard" in logger and logger.get("tensorboard") is not None:
+        from .training.loggers import check_tensorboard
+
+        check_tensorboard()
     ckpt_path = _get(cfg, "ckpt_path")
     if ckpt_path not in (None, ""):
         from .training.checkpoint import check_resumable
@@ -256,6 +261,24 @@ def resume_in_place(argv: list[str]) -> list[str]:
     return list(argv)
 
 
+HELP = """flipsketch-train: LoRA fine-tuning of the text-to-video UNet on sketch clips (Lightning + Hydra).
+
+Usage (Hydra overrides, key=value):
+  flipsketch-train experiment=tiny_smoke                              # seconds on a CPU
+  flipsketch-train experiment=paper_lora data.root=DIR model.path=DIR trainer=gpu
+  flipsketch-train ... ckpt_path=<run>/checkpoints/last.ckpt          # resume, in the same run folder
+  flipsketch-train -m experiment=tiny_smoke hparams_search=lora_lr    # a sweep, combined table at the end
+
+Common settings (conf/train.yaml):
+  data.root=DIR (python -m data_gen out=DIR builds one)  data.num_frames=16  data.batch_size=1
+  module.lora.rank=4 module.lora.targets=attn|spatial|temporal|all  module.optimizer.lr=1e-4
+  trainer.max_steps=2500 trainer.val_check_interval=250 trainer.precision=32-true|16-mixed|bf16-mixed
+  callbacks.model_checkpoint.every_n_train_steps=250  callbacks.model_checkpoint_time.train_time_interval.minutes=10
+  logger=csv|wandb|tensorboard|none (W&B: WANDB_MODE=online|offline|disabled; offline when unset)
+  seed=0  train=false (only validate ckpt_path)  export_lora=true
+Writes logs/train/runs/<time>/ (checkpoints/, lora/pytorch_lora_weights.safetensors, samples/, logs).
+"""
+
 main = hydra_cli(
     "train",
     train,
@@ -264,6 +287,8 @@ main = hydra_cli(
     check=check,
     prepare_argv=resume_in_place,
     job_metrics=lambda cfg, out: {k: v for k, v in out.items() if k != "lora_path"},
+    help_text=HELP,
+    program="flipsketch-train",
 )
 
 

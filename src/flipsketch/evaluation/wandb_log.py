@@ -1,4 +1,4 @@
-"""One W&B run per evaluation (offline unless told otherwise): per-item table with the videos,
+"""One W&B run per evaluation (WANDB_MODE decides; offline when it is unset): per-item table with the videos,
 the results table, and `<method>/<metric>` means in the run summary. Built from `cfg.logger.wandb`
 (conf/logger/wandb.yaml, shared with training); `logger=none` or `logger=csv` log nothing here."""
 
@@ -31,13 +31,14 @@ class WandbRun:
             return None
         import wandb
 
-        offline = bool(node.get("offline", True))
+        from ..training.loggers import wandb_mode
+
         run_dir.mkdir(parents=True, exist_ok=True)
         run = wandb.init(
             project=str(node.get("project") or "flipsketch"),
             name=name,
             dir=str(node.get("save_dir") or run_dir),
-            mode="offline" if offline else None,
+            mode=wandb_mode(node.get("offline")),  # WANDB_MODE when set, else offline
             job_type="eval",
             group=str(cfg.benchmark.get("name") or "eval"),
             tags=[str(t) for t in (cfg.get("tags") or [])],

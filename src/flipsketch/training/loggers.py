@@ -1,0 +1,58 @@
+"""Experiment loggers built from conf/logger/*.yaml.
+
+W&B follows its own environment variables: WANDB_MODE (online | offline | disabled), WANDB_PROJECT,
+WANDB_ENTITY, WANDB_DIR, WANDB_API_KEY, WANDB_RUN_GROUP, WANDB_TAGS, ... are read by wandb itself and
+never overridden here. Only when WANDB_MODE is unset does a run default to offline (the legacy
+WANDB_OFFLINE=false turns that default online); `logger.wandb.offline=true|false` forces a mode.
+TensorBoard needs the tensorboard package (`pip install -e '.[tensorboard]'`); without it the run is
+refused in one line before anything starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from ..errors import UserError
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def wandb_mode(offline=None) -> str:
+    """The W&B mode a run uses: `offline` true/false forces it; None follows WANDB_MODE, and when
+    that is unset, offline (WANDB_OFFLINE=false: online)."""
+    if offline is not None:
+        return "offline" if offline else "online"
+    mode = os.environ.get("WANDB_MODE", "").strip()
+    if mode:
+        return mode
+    legacy = os.environ.get("WANDB_OFFLINE", "").strip().lower()
+    return "online" if legacy and legacy not in _TRUE else "offline"
+
+
+def wandb_logger(offline=None, **kwargs):
+    """Lightning's WandbLogger with the mode of `wandb_mode` (passed to wandb.init as `mode`)."""
+    from pytorch_lightning.loggers.wandb import WandbLogger
+
+    kwargs.pop("mode", None)
+    # the mode goes to wandb.init; Lightning's own offline=True would set WANDB_MODE=dryrun in this
+    # process's environment, which the next job of a sweep would inherit
+    return WandbLogger(offline=False, mode=wandb_mode(offline), **kwargs)
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def check_tensorboard() -> None:
+    if not tensorboard_available():
+        raise UserError(
+            "logger=tensorboard needs the tensorboard package: pip install -e '.[tensorboard]' "
+            "(or use logger=csv or logger=wandb)"
+        )
+
+
+def tensorboard_logger(**kwargs):
+    check_tensorboard()
+    from pytorch_lightning.loggers.tensorboard import TensorBoardLogger
+
+    return TensorBoardLogger(**kwargs)
