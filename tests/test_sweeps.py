@@ -60,3 +60,15 @@ def test_submitit_launchers_compose(config):
     for launcher in ("submitit_slurm", "submitit_local"):
         cfg = compose_config(config, [f"hydra/launcher={launcher}"], return_hydra_config=True)
         assert "submitit" in cfg.hydra.launcher._target_
+
+
+def test_a_one_value_sweep_is_plotted(tmp_path):
+    from PIL import Image
+
+    for job, lam in enumerate((0.0, 0.5, 1.0)):
+        write_job_result(
+            tmp_path / str(job), [f"sampler.lambda_={lam}"], "full/s2v", lam / 2, {"full/s2v": lam / 2}
+        )
+    out = write_summary(tmp_path, "full/s2v", "max")
+    assert out["best"]["job"] == "2" and "Plot: sweep.png" in out["table"]
+    assert Image.open(tmp_path / "sweep.png").size == (480, 320)

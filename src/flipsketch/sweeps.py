@@ -119,9 +119,55 @@ def write_summary(sweep_dir: Path, metric: str | None, mode: str = "max", title:
         ]
     else:
         lines += ["", f"No job reported {metric}."]
+    plot = plot_sweep(sweep_dir / "sweep.png", columns, rows, metric)
+    if plot is not None:
+        lines.append(f"Plot: {plot.name} ({metric} against {columns[1]})")
     text = "\n".join(lines) + "\n"
     (sweep_dir / "results.md").write_text(text, encoding="utf-8")
     return {"table": text, "best": best, "jobs": jobs, "results_md": str(sweep_dir / "results.md")}
+
+
+def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | None) -> Path | None:
+    """sweep.png: the optimised metric against the swept value, when exactly one numeric value is
+    swept (e.g. sampler.lambda_); None (nothing drawn) otherwise. Drawn with PIL alone."""
+    from PIL import Image, ImageDraw
+
+    swept = [c for c in columns[1:] if not any(isinstance(r.get(c), float) for r in rows)]
+    if len(swept) != 1 or metric is None:
+        return None
+    pts = []
+    for r in rows:
+        try:
+            x, y = float(r[swept[0]]), r.get(metric)
+        except (TypeError, ValueError):
+            return None
+        if y is not None:
+            pts.append((x, float(y)))
+    if len(pts) < 2:
+        return None
+    pts.sort()
+    w, h, m = 480, 320, 50
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+
+    def at(x, y):
+        return m + (x - x0) / (x1 - x0) * (w - 2 * m), h - m - (y - y0) / (y1 - y0) * (h - 2 * m)
+
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    d.rectangle((m, m, w - m, h - m), outline=(180, 180, 180))
+    d.line([at(x, y) for x, y in pts], fill=(30, 90, 200), width=2)
+    for x, y in pts:
+        cx, cy = at(x, y)
+        d.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=(30, 90, 200))
+        d.text((cx + 4, cy - 12), f"{y:.4g}", fill="black")
+        d.text((cx - 8, h - m + 4), f"{x:g}", fill="black")
+    d.text((m, 10), f"{metric} against {swept[0]}", fill="black")
+    d.text((4, m - 12), f"{y1:.4g}", fill="gray")
+    d.text((4, h - m - 2), f"{y0:.4g}", fill="gray")
+    img.save(path)
+    return path
 
 
 try:
