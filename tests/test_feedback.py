@@ -31,6 +31,13 @@ def test_the_model_names_its_default_sampler(config, argv, steps):
         assert cfg.sampler.num_inference_steps == steps
 
 
+def test_the_python_api_honours_it_too():
+    from flipsketch.evaluation import compose_eval
+
+    assert compose_eval(["model=tiny_pretrained"]).sampler.num_inference_steps == 10
+    assert compose_eval(["model=tiny_pretrained", "sampler=flipsketch"]).sampler.num_inference_steps == 25
+
+
 def test_a_sweep_over_models_keeps_the_primary_default():
     argv = ["-m", "model=tiny_pretrained,modelscope"]
     assert with_model_sampler("eval", argv) == argv

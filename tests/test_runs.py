@@ -56,6 +56,8 @@ def test_a_resumed_run_continues_in_its_folder(tmp_path):
     assert [p.name for p in (tmp_path / "train" / "runs").iterdir()] == [run.name]  # no second folder
     assert (run / "checkpoints" / "step_000008.ckpt").is_file()
     assert "resuming at step 4" in again.stdout + again.stderr
+    starts = json.loads((run / "provenance.json").read_text())  # one entry per start of the run
+    assert len(starts) == 2 and "ckpt_path=" in starts[1]["command"] and starts[0]["versions"]["torch"]
 
 
 def test_resume_in_place_leaves_other_runs_alone(tmp_path):

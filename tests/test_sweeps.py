@@ -57,7 +57,7 @@ def test_optuna_search_composes():
 )
 @pytest.mark.parametrize("config", ["train", "eval"])
 def test_submitit_launchers_compose(config):
-    for launcher in ("submitit_slurm", "submitit_local"):
+    for launcher in ("submitit_slurm", "submitit_local", "slurm_gpu"):
         cfg = compose_config(config, [f"hydra/launcher={launcher}"], return_hydra_config=True)
         assert "submitit" in cfg.hydra.launcher._target_
 
@@ -72,3 +72,12 @@ def test_a_one_value_sweep_is_plotted(tmp_path):
     out = write_summary(tmp_path, "full/s2v", "max")
     assert out["best"]["job"] == "2" and "Plot: sweep.png" in out["table"]
     assert Image.open(tmp_path / "sweep.png").size == (480, 320)
+
+
+@pytest.mark.skipif(
+    not installed("hydra_plugins.hydra_submitit_launcher"), reason="pip install -e '.[sweep]'"
+)
+def test_the_project_slurm_launcher_asks_for_one_gpu(monkeypatch):
+    monkeypatch.setenv("SLURM_PARTITION", "gpu")
+    cfg = compose_config("eval", ["hydra/launcher=slurm_gpu"], return_hydra_config=True)
+    assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.partition == "gpu"

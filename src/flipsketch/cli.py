@@ -238,7 +238,16 @@ def with_model_sampler(config_name: str, argv: list[str]) -> list[str]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    flags, overrides = _split_argv(argv)
+    shown = ("--cfg", "-c", "--package", "-p")  # --cfg job: show the config this run would use
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        skip = a in shown
+        if a not in shown and a != "--resolve":
+            rest.append(a)
+    flags, overrides = _split_argv(rest)
     if _picks_group(overrides, "sampler") or any(f not in ("-m", "--multirun") for f in flags):
         return list(argv)
     primary = _primary_default(config_name, "sampler")
@@ -484,6 +493,7 @@ def hydra_cli(
         try:
             if check is not None:
                 run_check(check, cfg)
+            _record_start(config_name)
             out = task(cfg)
             value = result(cfg, out) if result is not None else None
             if job_metrics is not None:
@@ -526,6 +536,27 @@ def hydra_cli(
         return 0
 
     return main
+
+
+def _record_start(config_name: str) -> None:
+    """<run>/provenance.json: one entry per start of this run folder (a resumed run appends): git
+    commit, library versions, UTC time, the command line. Hydra's .hydra/ holds the config."""
+    import json
+
+    run_dir = _current_run_dir()
+    if run_dir is None:
+        return
+    from .provenance import provenance
+
+    path = run_dir / "provenance.json"
+    try:
+        starts = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    except (OSError, ValueError):
+        starts = []
+    starts = starts if isinstance(starts, list) else []
+    starts.append(provenance([f"flipsketch-{config_name}", *sys.argv[1:]]))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(starts, indent=2), encoding="utf-8")
 
 
 def _record_job(cfg, value, metrics: dict) -> None:

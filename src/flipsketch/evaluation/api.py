@@ -9,11 +9,12 @@ from omegaconf import open_dict
 
 
 def compose_eval(overrides: list[str] | tuple[str, ...] = ()):
-    """The eval config with `overrides`; outside a Hydra run the run folder is made here
+    """The eval config with `overrides` (and, as on the command line, the model's default sampler
+    preset when no sampler is picked); outside a Hydra run the run folder is made here
     (logs/eval/runs/<time>, or `paths.output_dir=DIR` when given)."""
-    from ..cli import compose_config
+    from ..cli import compose_config, with_model_sampler
 
-    overrides = list(overrides)
+    overrides = with_model_sampler("eval", list(overrides))  # the model's default sampler preset
     cfg = compose_config("eval", overrides)
     if not any(o.lstrip("+").startswith("paths.output_dir=") for o in overrides):
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
