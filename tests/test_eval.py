@@ -183,6 +183,7 @@ def test_multirun_sweep_closes_one_wandb_run_per_job(tmp_path, monkeypatch, caps
         for p in (tmp_path / "eval" / "samples" / "shipped" / "tiny").glob("full-*/settings.json")
     ]
     assert sorted(lams) == [0.0, 1.0]  # one output folder per setting
+    assert "sweep job 1: " in (tmp_path / "sweep" / "1" / "results.md").read_text()  # says which job
     combined = (tmp_path / "sweep" / "results.md").read_text()  # one table over the jobs
     assert "| job | sampler.lambda_ | full/s2v |" in combined and "Best job: " in combined
     assert "full/s2v" in (tmp_path / "sweep" / "results.csv").read_text().splitlines()[0]

@@ -104,7 +104,7 @@ def evaluate(cfg: DictConfig) -> dict:
         title = (
             f"FlipSketch evaluation: benchmark {bench} ({_n(len(items), 'sketch')} x {_n(len(seeds), 'seed')}), "
             f"model {ctx.model_tag()}, {cfg.sampler.num_inference_steps} steps, {cfg.sampler.num_frames} frames; "
-            f"CLIP backbone {scorer.backbone}\n"
+            f"CLIP backbone {scorer.backbone}{_job_label()}\n"
         )
         table = to_markdown(summary, title)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +141,20 @@ def _job_suffix() -> str:
 
         hc = HydraConfig.get()
         return f"-job{hc.job.num}" if hc.mode == RunMode.MULTIRUN else ""
+    except (ImportError, ValueError):
+        return ""
+
+
+def _job_label() -> str:
+    """`; sweep job N: <its overrides>` inside a Hydra multirun, so each job's table says which it is."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            return ""
+        return f"; sweep job {hc.job.num}: {' '.join(hc.overrides.task)}"
     except (ImportError, ValueError):
         return ""
 
