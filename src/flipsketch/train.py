@@ -185,6 +185,10 @@ def train(cfg: DictConfig) -> dict:
     if ckpt_path and not Path(str(ckpt_path)).is_file():
         raise UserError(f"ckpt_path not found: {ckpt_path}")
     run = build_run(cfg)
+    if ckpt_path:  # resumed in place (resume_in_place): its checkpoints/ is expected to be there
+        import warnings
+
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     log_hyperparameters(run, cfg)
     if cfg.get("train", True):
         run.trainer.fit(run.module, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True)
