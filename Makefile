@@ -9,9 +9,9 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PYTEST_ARGS ?=
 TINY_WORLD_RUN ?= runs/tiny_world
-TINY_WORLD_STEPS ?= 100000
+TINY_WORLD_STEPS ?= 1736
 TINY_WORLD_INIT ?= src/flipsketch/assets/tiny_pretrained
-TINY_WORLD_MINUTES ?= 1e9
+TINY_WORLD_MINUTES ?= 95
 
 .DEFAULT_GOAL := help
 

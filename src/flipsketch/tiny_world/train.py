@@ -499,9 +499,9 @@ def write_model_card(run: Path, out: Path) -> Path:
     from . import HELDOUT_SKETCHES
     from .doodles import PHRASES as DOODLE_PHRASES
 
-    def stage(name: str) -> str:
+    def stage(name: str, missing: str = "not trained yet") -> str:
         if not (run / name / "progress.json").exists():
-            return "not trained yet"
+            return missing
         p = _progress(run / name)
         return f"{p['step']} steps, {p.get('seconds', 0) / 60:.1f} min wall time"
 
@@ -561,7 +561,7 @@ base stages), which was trained from scratch here on filled, grey and textured m
 | stage | what | steps and wall time (2 cores) |
 |---|---|---|
 | vae | AutoencoderKL on doodle frames, L1 + L2 (strokes weighted x5) + 1e-4 KL, AdamW 5e-4, batch 16 frames, EMA 0.99 | {stage("vae")} |
-| decoder | optional: the VAE decoder alone fine-tuned (encoder and latent space fixed) | {stage("decoder")} |
+| decoder | optional: the VAE decoder alone fine-tuned (encoder and latent space fixed) | {stage("decoder", "not run for this model")} |
 | base | CLIPTextModel + UNet3D jointly on moving doodles, epsilon loss, min-SNR-5 weighting, AdamW 1e-3, batch 4 clips of 8 frames, EMA 0.998 | {stage("base")} |
 | lora | rank-4 LoRA, `experiment=tiny_world_lora` | {stage("lora")} |
 
@@ -573,6 +573,10 @@ Commands: `make tiny-world` runs, in order,
 `--stage base --init ...`, `--stage export`, `--stage lora` (each resumable: rerun after a stop to
 continue; `TINY_WORLD_STEPS` / `TINY_WORLD_MINUTES` bound the base stage). On a GPU,
 `make tiny-world-gpu` (`experiments/gpu_tiny_world.py`) runs every stage within 9 minutes.
+
+Sample it at the schedule it was tuned for, `sampler=tiny_world` (10 DDIM steps, stronger frame
+alignment); `make evidence` measures identity, motion, ink and frame 0 on the held-out sketches, and
+the README's tiny-world section shows the numbers and a contact sheet.
 
 ## Files ({total:.1f} MB of safetensors)
 | file | size |
