@@ -115,7 +115,7 @@ def test_wandb_offline_run_is_created_and_finished(tiny_run, monkeypatch):
         [*[o for o in overrides if o != "logger=none"], "logger=wandb", f"paths.output_dir={tmp / 'wb'}"]
     )
     assert out["counts"]["generated"] == 0  # resumed: nothing sampled again
-    runs = list((tmp / "wandb_env" / "wandb").glob("offline-run-*"))  # WANDB_DIR is respected
+    runs = list((tmp / "wb" / "wandb").glob("offline-run-*"))  # with the run, whatever WANDB_DIR says
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     assert len(list(runs[0].glob("files/media/videos/videos/*.gif"))) == 4  # one clip per method
     assert list(runs[0].glob("files/media/table/eval/items_*.table.json"))

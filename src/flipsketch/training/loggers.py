@@ -1,8 +1,8 @@
 """Experiment loggers built from conf/logger/*.yaml.
 
 W&B follows its own environment variables: WANDB_MODE (online | offline | disabled), WANDB_PROJECT,
-WANDB_ENTITY, WANDB_DIR, WANDB_API_KEY, WANDB_RUN_GROUP, WANDB_TAGS, ... are read by wandb itself and
-never overridden here. Only when WANDB_MODE is unset does a run default to offline (the legacy
+WANDB_ENTITY, WANDB_API_KEY, WANDB_RUN_GROUP, ... are read by wandb itself and never overridden here
+(the run's files stay in the run folder, logger.wandb.save_dir, even when WANDB_DIR is set). Only when WANDB_MODE is unset does a run default to offline (the legacy
 WANDB_OFFLINE=false turns that default online); `logger.wandb.offline=true|false` forces a mode.
 TensorBoard needs the tensorboard package (`pip install -e '.[tensorboard]'`); without it the run is
 refused in one line before anything starts."""
