@@ -146,6 +146,8 @@ def build_model(name: str, lora: str | None = None, **kwargs) -> Components:
     from ..quiet import quiet_third_party
 
     quiet_third_party()  # e.g. diffusers' "modules that should be kept in float32: []"
+    for key in CONFIG_ONLY_KEYS:  # a model config instantiated as it is (hydra.utils.instantiate)
+        kwargs.pop(key, None)
     if not isinstance(name, str) or name not in MODEL_REGISTRY:
         raise UserError(f"unknown model {name!r}; registered: {', '.join(sorted(MODEL_REGISTRY))}")
     builder = MODEL_REGISTRY[name]
