@@ -231,6 +231,7 @@ def shipped():
     return build_model("tiny_pretrained")
 
 
+@pytest.mark.slow  # about 100 s on 2 cores: the evidence script measures the same on every held-out sketch
 def test_shipped_model_animates_a_sketch(shipped, tmp_path):
     """The shipped model at the demo's schedule (sampler=tiny_world) on a held-out sketch: every frame
     is a drawing, frame 0 is the sketch, and frames 1.. are nearer to it than to the other held-out
