@@ -106,14 +106,19 @@ def _paired_apart(a: list[float], b: list[float]) -> tuple[float, float]:
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
 
 
-def sample_scores(rows: list[dict], items, resolution: int) -> dict[tuple[str, str, int], dict]:
+def heldout_sketches(items, resolution: int) -> list[np.ndarray]:
+    """The benchmark's sketches as uint8 grey images at the model's resolution (read once)."""
+    from flipsketch.sketch import load_sketch
+
+    return [np.asarray(load_sketch(it.sketch, resolution).convert("L")) for it in items]
+
+
+def sample_scores(rows: list[dict], items, sketches: list[np.ndarray]) -> dict[tuple[str, str, int], dict]:
     """Identity accuracy and ink ratio of every sample, read back from its PNG frames."""
     from flipsketch.baselines.frames_io import read_image_folder
     from flipsketch.metrics._io import gray_frames
     from flipsketch.metrics.stroke_metrics import ink_ratio, nearest_sketch
-    from flipsketch.sketch import load_sketch
 
-    sketches = [np.asarray(load_sketch(it.sketch, resolution).convert("L")) for it in items]
     index = {it.id: k for k, it in enumerate(items)}
     out = {}
     for r in rows:
@@ -129,14 +134,12 @@ def sample_scores(rows: list[dict], items, resolution: int) -> dict[tuple[str, s
 
 
 def write_contact_sheet(
-    path: Path, items, methods: list[str], scores: dict, seed: int, resolution: int
+    path: Path, items, sketches: list[np.ndarray], methods: list[str], scores: dict, seed: int
 ) -> Path:
     from flipsketch.pictures import contact_sheet
-    from flipsketch.sketch import load_sketch
 
     blocks = []
-    for it in items:
-        sk = np.asarray(load_sketch(it.sketch, resolution).convert("L"))
+    for it, sk in zip(items, sketches, strict=True):
         rows = []
         for m in methods:
             s = scores.get((m, it.id, seed))
@@ -227,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     from hydra.utils import instantiate
 
     res_px = int(cfg.model.resolution)
-    scores = sample_scores(rows, items, res_px)
+    sketches = heldout_sketches(items, res_px)
+    scores = sample_scores(rows, items, sketches)
     comps = instantiate(cfg.model)  # one load for both diagnostics
     floor = still_floor(comps, items, int(cfg.sampler.num_frames), a.seeds)
     sharp = attention_sharpness(comps, items)
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += [f"- [{'x' if ok else ' '}] {name}" for name, ok in checks.items()]
     sheet = write_contact_sheet(
-        out / "contact_sheet.png", items, [m for m in order if m in stats], scores, a.seeds[0], res_px
+        out / "contact_sheet.png", items, sketches, [m for m in order if m in stats], scores, a.seeds[0]
     )
     lines.append(
         f"\n{sum(checks.values())} of {len(checks)} claims hold; {time.perf_counter() - t0:.0f} s; contact sheet: {sheet}"

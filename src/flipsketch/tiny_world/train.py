@@ -638,50 +638,56 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     run = Path(a.run)
     init = _init_source(Path(a.init)) if a.init else None
-    if a.stage == "vae":
-        train_vae(
-            run / "vae",
-            a.steps or 600,
-            a.minutes,
-            a.batch or 16,
-            a.lr or 1e-3,
-            a.save_every,
-            a.seed,
-            domain=a.domain,
-            init_dir=init,
-            device=a.device,
-        )
-    elif a.stage == "decoder":
-        train_vae(
-            run / "decoder",
-            a.steps or 300,
-            a.minutes,
-            a.batch or 16,
-            a.lr or 5e-4,
-            a.save_every,
-            a.seed,
-            run / "vae",
-            domain=a.domain,
-            device=a.device,
-        )
-    elif a.stage == "base":
-        train_base(
-            run / "base",
-            run / "vae",
-            a.steps or 20000,
-            a.minutes,
-            a.batch or 4,
-            a.lr or 1e-3,
-            a.save_every,
-            a.seed,
-            domain=a.domain,
-            init_dir=init,
-            device=a.device,
-        )
-    elif a.stage == "export":
-        print(f"exported {export_base(run, Path(a.out))}")
-    else:
-        print(f"sketch LoRA: {train_lora(run, Path(a.out), a.steps or 150, a.overrides)}")
+    try:
+        if a.stage == "vae":
+            train_vae(
+                run / "vae",
+                a.steps or 600,
+                a.minutes,
+                a.batch or 16,
+                a.lr or 1e-3,
+                a.save_every,
+                a.seed,
+                domain=a.domain,
+                init_dir=init,
+                device=a.device,
+            )
+        elif a.stage == "decoder":
+            train_vae(
+                run / "decoder",
+                a.steps or 300,
+                a.minutes,
+                a.batch or 16,
+                a.lr or 5e-4,
+                a.save_every,
+                a.seed,
+                run / "vae",
+                domain=a.domain,
+                device=a.device,
+            )
+        elif a.stage == "base":
+            train_base(
+                run / "base",
+                run / "vae",
+                a.steps or 20000,
+                a.minutes,
+                a.batch or 4,
+                a.lr or 1e-3,
+                a.save_every,
+                a.seed,
+                domain=a.domain,
+                init_dir=init,
+                device=a.device,
+            )
+        elif a.stage == "export":
+            print(f"exported {export_base(run, Path(a.out))}")
+        else:
+            print(f"sketch LoRA: {train_lora(run, Path(a.out), a.steps or 150, a.overrides)}")
+    finally:
+        if init is not None:  # the private copy of the --init weights
+            import shutil
+
+            shutil.rmtree(init, ignore_errors=True)
     return 0
 
 
