@@ -74,7 +74,7 @@ def gen_config(raw: dict, prefix: str = "") -> GenConfig:
         if sketches is None
         else tuple(Path(as_str(p, f"{prefix}sketches")).expanduser() for p in _as_list(sketches, "sketches")),
         animations=tuple(_animation(a) for a in _as_list(raw.get("animations"), "animations")),
-        exclude=tuple(as_str(x, f"{prefix}exclude") for x in _as_list(raw.get("exclude"), "exclude")),
+        exclude=tuple(as_str(x, f"{prefix}exclude") for x in _as_list(raw.get("exclude", list(defaults.exclude)), "exclude")),
         clips_per_sketch=as_int(get("clips_per_sketch"), f"{prefix}clips_per_sketch"),
         motion=as_str(get("motion"), f"{prefix}motion"),
         seed=as_int(get("seed"), f"{prefix}seed"),
@@ -141,11 +141,11 @@ def run(cfg: DictConfig) -> dict:
 HELP = """flipsketch-data (python -m data_gen): SVG sketches -> animated, captioned raster clips for training.
 
 Usage (Hydra overrides, key=value):
-  flipsketch-data out=data/clips                       # the 25 shipped sketches, held-out ones excluded
+  flipsketch-data out=data/clips                       # the 17 shipped training sketches (8 evaluation ones left out)
   flipsketch-data out=DIR sketches=[MY_SVGS] clips_per_sketch=8 size=256 frames=24
 
 Settings (conf/data_gen.yaml; data_gen/README.md):
-  out=DIR (required)  sketches=[DIR,...] (null: the shipped set)  exclude=[cat,fish]
+  out=DIR (required)  sketches=[DIR,...] (null: the shipped set)  exclude=[heldout] (default: the 8 evaluation sketches; [] = none)
   animations=[DIR | {path: DIR, caption: TEXT}] (Live-Sketch outputs)  clips_per_sketch=4
   motion=auto|sway|wave|swim|walk|...  frames=24 fps=8 size=256 stroke_width=null
   renderer=cairo|cairosvg  workers=2  seed=0  val_fraction=0.1  progress=true

@@ -36,6 +36,9 @@ from data_gen.svg_io import Limits, SvgError, read_svg_file
 from flipsketch.errors import UserError
 
 SHIPPED_SKETCHES = Path(__file__).resolve().parent / "sketches"
+# The shipped sketches kept for evaluation (conf/benchmark/shipped.yaml `only`): never trained on by default.
+HELDOUT_SKETCHES = ("cat", "fish", "bird", "star", "car", "flag", "balloon", "flower")
+HELDOUT = "heldout"  # the `exclude` entry that names them (by content, wherever the files are)
 CLIPS = "clips"
 
 
@@ -44,7 +47,9 @@ class GenConfig:
     out: Path
     sketches: tuple[Path, ...] = (SHIPPED_SKETCHES,)
     animations: tuple[AnimationInput, ...] = ()
-    exclude: tuple[str, ...] = ()  # sketch file stems to leave out (e.g. held out for evaluation)
+    # sketch file stems to leave out; "heldout" = any file identical to one of the shipped held-out
+    # evaluation sketches (HELDOUT_SKETCHES), so the default dataset never trains on the benchmark
+    exclude: tuple[str, ...] = (HELDOUT,)
     clips_per_sketch: int = 4
     motion: str = "auto"
     seed: int = 0
@@ -116,6 +121,28 @@ class Task:
     parsed: tuple = ()  # the source's Sketch (static) or frame Sketches (live_sketch), read in plan()
 
 
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def heldout_hashes() -> set[str]:
+    """sha256 of the shipped held-out evaluation sketches (the files themselves, not their names)."""
+    return {file_sha256(p) for stem in HELDOUT_SKETCHES if (p := SHIPPED_SKETCHES / f"{stem}.svg").is_file()}
+
+
+def excluded(src: Source, exclude: tuple[str, ...], held: set[str] | None = None) -> bool:
+    """Is a static source left out: named in `exclude`, or (with "heldout") a copy of a held-out sketch."""
+    if src.path.stem in exclude:
+        return True
+    if HELDOUT in exclude:
+        held = heldout_hashes() if held is None else held
+        try:
+            return file_sha256(src.path) in held
+        except OSError:
+            return False  # unreadable: read_source reports it
+    return False
+
+
 def clip_seed(seed: int, key: str, variant: int) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{key}:{variant}".encode(), digest_size=4).digest(), "big")
 
@@ -164,6 +191,7 @@ def _record(task: Task, spec: ClipSpec, fingerprint: str, source_frames: int | N
         "caption": task.source.caption,
         "source": str(task.source.path),
         "source_kind": task.source.kind,
+        **({"source_sha256": file_sha256(task.source.path)} if task.source.kind == "static" else {}),
         "motion": spec.program,
         "seed": spec.seed,
         "frames": task.frames,
@@ -250,9 +278,14 @@ def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[lis
     """Discover sources, read every SVG, and turn the usable ones into tasks (one per source).
     Warnings (e.g. a folder without captions.json) go to `notes` when given."""
     sources, skipped = [], []
+    held = heldout_hashes() if HELDOUT in cfg.exclude else set()
     for folder in cfg.sketches:
         s, k = static_sources(folder, notes)
-        sources += [src for src in s if src.path.stem not in set(cfg.exclude)]
+        kept = [src for src in s if not excluded(src, cfg.exclude, held)]
+        if notes is not None and len(kept) < len(s):
+            left = sorted(src.path.stem for src in s if src not in kept)
+            notes.append(f"left out {len(left)} held-out/excluded sketch(es) of {folder}: {', '.join(left)}")
+        sources += kept
         skipped += k
     for item in cfg.animations:
         s, k = animation_sources(item)

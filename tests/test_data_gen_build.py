@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from data_gen import dataset
-from data_gen.build import SHIPPED_SKETCHES, GenConfig, assign_splits, generate
+from data_gen.build import HELDOUT_SKETCHES, SHIPPED_SKETCHES, GenConfig, assign_splits, generate
 from data_gen.motion import animate
 from data_gen.sources import AnimationInput
 from data_gen.svg_io import read_svg_file, to_svg
@@ -316,6 +316,27 @@ def test_cli_builds_the_shipped_set(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     rows = dataset.read_metadata(tmp_path / "o")
-    assert len(rows) == len(list(SHIPPED_SKETCHES.glob("*.svg"))) >= 20
+    # by default the held-out evaluation sketches are left out (benchmark=shipped scores exactly those)
+    assert len(rows) == len(list(SHIPPED_SKETCHES.glob("*.svg"))) - len(HELDOUT_SKETCHES) >= 12
+    assert not {Path(r["source"]).stem for r in rows} & set(HELDOUT_SKETCHES)
+    assert all(len(r["source_sha256"]) == 64 for r in rows)
     assert json.loads((tmp_path / "o" / "report.json").read_text())["clips"] == len(rows)
     assert "clips in" in res.stdout
+
+
+def test_heldout_sketches_are_left_out_by_content_wherever_they_are(tmp_path):
+    """A renamed copy of a held-out sketch is still left out; exclude=[] keeps everything."""
+    src = tmp_path / "mine"
+    src.mkdir()
+    shutil.copy(SHIPPED_SKETCHES / "cat.svg", src / "kitty.svg")  # same bytes, another name
+    shutil.copy(SHIPPED_SKETCHES / "tree.svg", src / "tree.svg")
+    (src / "fish.svg").write_text((SHIPPED_SKETCHES / "fish.svg").read_text() + "\n")  # edited: not held out
+    (src / "captions.json").write_text(json.dumps({"kitty": "a cat", "tree": "a tree", "fish": "a fish"}))
+    tiny = dict(frames=2, size=16, clips_per_sketch=1, progress=False, workers=1)
+
+    generate(GenConfig(out=tmp_path / "a", sketches=(src,), **tiny))  # default exclude: heldout
+    assert sorted(Path(r["source"]).stem for r in dataset.read_metadata(tmp_path / "a")) == ["fish", "tree"]
+    generate(GenConfig(out=tmp_path / "b", sketches=(src,), exclude=(), **tiny))
+    assert len(dataset.read_metadata(tmp_path / "b")) == 3
+    generate(GenConfig(out=tmp_path / "c", sketches=(src,), exclude=("tree",), **tiny))  # names only
+    assert sorted(Path(r["source"]).stem for r in dataset.read_metadata(tmp_path / "c")) == ["fish", "kitty"]

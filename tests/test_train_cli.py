@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,11 @@ def test_tiny_smoke_end_to_end_with_wandb_offline(tmp_path):
     assert len(wandb_runs) == 1 and list(wandb_runs[0].glob("files/media/videos/val/*.gif"))
     assert "wandb sync" in proc.stdout + proc.stderr  # the run was finished
     lora = run / "lora" / "pytorch_lora_weights.safetensors"
+    from flipsketch.evaluation.overlap import lora_train_sources
+
+    sources = lora_train_sources(lora)  # what it was trained on, for evaluation's overlap check
+    train_rows = [r for r in map(json.loads, open(run / "dataset" / "metadata.jsonl")) if r["split"] == "train"]
+    assert sorted(s["sha256"] for s in sources) == sorted({r["source_sha256"] for r in train_rows})
     comps = build_model("tiny", lora=str(lora))
     assert any(p.abs().sum() > 0 for n, p in comps.unet.named_parameters() if "lora_B" in n)
 

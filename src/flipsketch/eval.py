@@ -13,9 +13,10 @@ in the run folder (logs/eval/runs/<time>/), printed at the end. Bad input: one l
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .cli import hydra_cli
 from .errors import UserError
@@ -71,6 +72,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from .evaluation.benchmark import load_benchmark
     from .evaluation.context import EvalContext
     from .evaluation.methods import resolve_methods
+    from .evaluation.overlap import overlap_warnings
     from .evaluation.runner import Evaluator
     from .evaluation.table import summarize, to_markdown, write_items_csv, write_summary_csv
     from .evaluation.wandb_log import WandbRun
@@ -80,6 +82,9 @@ def evaluate(cfg: DictConfig) -> dict:
     methods = resolve_methods(cfg)
     run_dir = Path(str(cfg.paths.output_dir))
     items = load_benchmark(cfg.benchmark, run_dir / "benchmark")
+    overlap = overlap_warnings(OmegaConf.to_container(cfg.model, resolve=True), items)
+    for line in overlap:
+        print(f"warning: {line}", file=sys.stderr)
     device, dtype = resolve_device(str(cfg.device), str(cfg.dtype))
     ctx = EvalContext(cfg, device, dtype, progress=bool(cfg.progress))
     scorer = instantiate_checked(cfg.metrics.scorer, device=str(device))
@@ -107,6 +112,8 @@ def evaluate(cfg: DictConfig) -> dict:
             f"CLIP backbone {scorer.backbone}{_job_label()}\n"
         )
         table = to_markdown(summary, title)
+        if overlap:
+            table += "\n" + "".join(f"> **Train/eval overlap:** {line}.\n" for line in overlap)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "results.md").write_text(table, encoding="utf-8")
         out = {
@@ -115,6 +122,7 @@ def evaluate(cfg: DictConfig) -> dict:
             "rows": rows,
             "counts": dict(evaluator.counts),
             "backbone": scorer.backbone,
+            "overlap": overlap,
             "run_dir": str(run_dir),
             "samples_dir": str(evaluator.root),
             "results_md": str(run_dir / "results.md"),

@@ -159,6 +159,15 @@ class SketchClipDataModule(pl.LightningDataModule):
                 )
             say(f"latents ready in {time.perf_counter() - t0:.0f} s")
 
+    def train_sources(self) -> list[dict]:
+        """{name: source file stem, sha256: of its bytes when data_gen recorded it} per train source."""
+        seen = {}
+        for r in self.train_records:
+            src = r.get("source")
+            if src:
+                seen[str(src)] = {"name": Path(str(src)).stem, "sha256": r.get("source_sha256")}
+        return sorted(seen.values(), key=lambda d: (d["name"], d["sha256"] or ""))
+
     def _dataset(self, split: str) -> ClipWindows:
         recs = self.train_records if split == "train" else self.val_records
         return ClipWindows(

@@ -217,7 +217,17 @@ class LoRAVideoModule(pl.LightningModule):
             "unet_targets": list(self.unet_lora_targets),
             "text_encoder_targets": list(self.text_encoder_lora_targets),
             "model": self.model_config,
+            "train_sources": self._train_sources(),
         }
+
+    def _train_sources(self) -> list[dict]:
+        """The sketches behind the train clips ({name, sha256}), so evaluation can warn on overlap."""
+        try:
+            dm = self.trainer.datamodule
+        except RuntimeError:  # not attached to a Trainer
+            return []
+        fn = getattr(dm, "train_sources", None)
+        return fn() if callable(fn) else []
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in self._trainable}
