@@ -300,9 +300,30 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(
         f"| still drawing through the VAE | - | - | {fmt(floor['chamfer'])} | {fmt(floor['motion'])} | - | - |"
     )
+    per_item: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        if r["method"] == "full":
+            sc = scores[("full", r["item"], int(r["seed"]))]
+            d = per_item.setdefault(r["item"], {"identity": [], "motion": [], "chamfer": []})
+            d["identity"].append(sc["identity"])
+            d["motion"].append(float(r["motion"]))
+            d["chamfer"].append(float(r["chamfer"]))
+    lines += [
+        "",
+        "Per sketch (full; mean over seeds), so a mean carried by a few samples shows:",
+        "",
+        "| sketch | identity | motion (px/frame) | chamfer (px) |",
+        "|---|---|---|---|",
+        *(
+            f"| {it.id} | {np.mean(d['identity']):.0%} | {np.mean(d['motion']):.2f} | {np.mean(d['chamfer']):.2f} |"
+            for it in items
+            if (d := per_item.get(it.id))
+        ),
+    ]
     lines += [
         "",
         f"median ink ratio (full): {median_ink:.2f}",
+        f"median motion (full): {float(np.median(by['full']['motion'])):.2f} px/frame",
         *(f"λ=0 minus λ=1, {k}: {mu:+.3f} ± {se:.3f} (paired SE)" for k, (mu, se) in apart.items()),
         "self-attention entropy / log(sequence length) (1 = uniform, 0 = one-hot; t=500): "
         + ", ".join(f"{k} {v:.3f}" for k, v in sharp.items()),
@@ -323,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "stats": stats,
                 "median_ink_ratio": median_ink,
+                "median_motion": float(np.median(by["full"]["motion"])),
+                "per_item_full": per_item,
                 "lambda0_minus_lambda1": apart,
                 "still": floor,
                 "attention_entropy_ratio": sharp,
