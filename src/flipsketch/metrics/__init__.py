@@ -1,7 +1,9 @@
 """Evaluation metrics for generated sketch animations.
 
 CLIP metrics (need a CLIP backbone; report `scorer.backbone` with every number):
-    ClipScorer.s2v  sketch-to-video consistency, ClipScorer.t2v  text-to-video alignment.
+    ClipScorer.s2v  sketch-to-video consistency, ClipScorer.t2v  per-frame text-image alignment.
+X-CLIP (the paper's T2V, after prior work): XClipScorer.t2v  text-to-video score of the whole clip.
+One scoring policy for every method (post-processing, frame count, frame 0): ScoringPolicy.
 Weight-free stroke metrics: Chamfer distances, motion, flicker, tolerant stroke IoU.
 """
 
@@ -20,11 +22,14 @@ from .stroke_metrics import (
     temporal_flicker,
 )
 from .suite import compute_all
+from .xclip_metrics import XClipScorer, build_tiny_xclip
 
 __all__ = [
     "TINY_CLIP_CFG",
     "ClipScorer",
     "TensorPreprocess",
+    "XClipScorer",
+    "build_tiny_xclip",
     "chamfer_distance",
     "clipscore_reference",
     "compute_all",
