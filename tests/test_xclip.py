@@ -9,7 +9,7 @@ import torch
 
 from flipsketch.errors import MissingWeightsError
 from flipsketch.metrics import XClipScorer
-from flipsketch.metrics.xclip_metrics import sample_indices
+from flipsketch.metrics.policy import sample_indices
 
 
 def clip(n: int, seed: int = 0) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .clip_metrics import TINY_CLIP_CFG, ClipScorer, TensorPreprocess, load_open_clip
 from .clipscore_ref import clipscore_reference  # imports torchmetrics only when called
+from .policy import ScoringPolicy, sample_indices
 from .stroke_metrics import (
     chamfer_distance,
     dilate_mask,
@@ -21,12 +22,13 @@ from .stroke_metrics import (
     stroke_mask,
     temporal_flicker,
 )
-from .suite import compute_all
+from .suite import compute_all, t2v_name
 from .xclip_metrics import XClipScorer, build_tiny_xclip
 
 __all__ = [
     "TINY_CLIP_CFG",
     "ClipScorer",
+    "ScoringPolicy",
     "TensorPreprocess",
     "XClipScorer",
     "build_tiny_xclip",
@@ -37,8 +39,10 @@ __all__ = [
     "load_open_clip",
     "motion_magnitude",
     "otsu_threshold",
+    "sample_indices",
     "sketch_chamfer",
     "stroke_iou",
     "stroke_mask",
+    "t2v_name",
     "temporal_flicker",
 ]

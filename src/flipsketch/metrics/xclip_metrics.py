@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from flipsketch.errors import MissingWeightsError, UserError
 
 from ._io import as_float, image_list
+from .policy import sample_indices
 
 DEFAULT_XCLIP = "microsoft/xclip-base-patch32"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -61,13 +62,6 @@ TINY_XCLIP_CFG = dict(
     prompt_layers=1,
     prompt_num_attention_heads=2,
 )
-
-
-def sample_indices(n: int, k: int) -> np.ndarray:
-    """k frame indices of an n-frame clip: evenly spaced, first and last kept (repeats when n < k)."""
-    if n < 1 or k < 1:
-        raise ValueError(f"cannot sample {k} frames from a {n}-frame clip")
-    return np.round(np.linspace(0, n - 1, k)).astype(np.int64)
 
 
 @contextlib.contextmanager
