@@ -244,6 +244,6 @@ class Evaluator:
                 title = (
                     f"{item.id}: {item.prompt!r} (seed {seed}; first column: the sketch; frames as scored)"
                 )
-                scale = max(1, 96 // int(rows[0][1].shape[1]))
+                scale = max(1, 128 // int(rows[0][1].shape[1]))  # frames drawn at least 128 px
                 out[item.id] = contact_sheet(Path(out_dir) / f"{item.id}.png", [(title, rows)], scale=scale)
         return out
