@@ -208,6 +208,7 @@ def test_multirun_sweep_closes_one_wandb_run_per_job(tmp_path, monkeypatch, caps
     combined = (tmp_path / "sweep" / "results.md").read_text()  # one table over the jobs
     assert "| job | sampler.lambda_ | full/s2v |" in combined and "Best job: " in combined
     assert "full/s2v" in (tmp_path / "sweep" / "results.csv").read_text().splitlines()[0]
+    assert (tmp_path / "sweep" / "tradeoff.png").is_file() and "![trade-off](tradeoff.png)" in combined
     assert "Combined table:" in capsys.readouterr().out
     import wandb
 
