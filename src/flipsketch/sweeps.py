@@ -256,11 +256,12 @@ def _scatter(d, box, xs: list[float], ys: list[float], labels: list[str]) -> Non
     for x, y, label in zip(xs, ys, labels, strict=True):
         cx, cy = at(x, y)
         d.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=(30, 90, 200))
-        d.text((cx + 6, cy - 12), label, fill="black")
-    d.text((left, bottom + 4), f"{x0:.3g}", fill="gray")
-    d.text((right - 30, bottom + 4), f"{x1:.3g}", fill="gray")
-    d.text((left - 48, bottom - 10), f"{y0:.3g}", fill="gray")
-    d.text((left - 48, top), f"{y1:.3g}", fill="gray")
+        width = d.textlength(label)
+        d.text((cx + 6 if cx + 6 + width < right else cx - 6 - width, cy - 12), label, fill="black")
+    d.text((left, bottom + 4), f"{x0:.4g}", fill="gray")
+    d.text((right - 36, bottom + 4), f"{x1:.4g}", fill="gray")
+    d.text((left - 50, bottom - 10), f"{y0:.4g}", fill="gray")
+    d.text((left - 50, top), f"{y1:.4g}", fill="gray")
 
 
 try:
