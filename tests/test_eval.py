@@ -165,6 +165,16 @@ def _cli(monkeypatch, capsys, args):
         (["nonsense=1"], "bad configuration"),
         (["benchmark=nonexistent"], "bad configuration"),
         (["sampler.lambda_=3"], "lambda_"),
+        (["metrics.postprocess=blur"], "metrics.postprocess must be one of binarize, grey"),
+        (["metrics.t2v=vclip"], "metrics.t2v must be one of xclip, clip"),
+        (
+            [
+                "metrics.xclip._target_=flipsketch.metrics.XClipScorer",
+                "~metrics.xclip.seed",
+                "+metrics.xclip.pretrained=/nonexistent/xclip",
+            ],
+            "X-CLIP folder not found",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, needle):
