@@ -258,10 +258,13 @@ Common settings (conf/eval.yaml):
   methods=[full,no_alignment,...] (names from variants= and baseline=)  seeds=[0,1,2]
   sampler.* (as flipsketch-animate; the model's default preset unless sampler= is given)
   benchmark.only=[cat,fish]  device=auto|cpu|cuda  dtype=auto  torch_threads=N  overwrite=false
+  metrics.t2v=xclip|clip  metrics.postprocess=binarize|grey  metrics.frames=N  metrics.include_frame0=false
+    (one scoring policy for every method, written in the table header)
   logger=wandb|none (WANDB_MODE=online|offline|disabled; offline when unset)
   optimized_metric=full/s2v optimized_mode=max (what a sweep optimises and how it names the best job)
 Writes samples under logs/eval/samples/ (a rerun skips finished items) and results.md, results.csv,
-items.csv in logs/eval/runs/<time>/; a multirun adds one results.md/results.csv over all jobs.
+items.csv, contact_sheets/<item>.png in logs/eval/runs/<time>/; a multirun adds one results.md /
+results.csv over all jobs (and tradeoff.png when it sweeps one sampler knob).
 """
 
 main = hydra_cli(
