@@ -118,11 +118,13 @@ def sample_scores(rows: list[dict], items, sketches: list[np.ndarray]) -> dict[t
     from flipsketch.baselines.frames_io import read_image_folder
     from flipsketch.metrics._io import gray_frames
     from flipsketch.metrics.stroke_metrics import ink_ratio, nearest_sketch
+    from flipsketch.outputs import binarize
 
     index = {it.id: k for k, it in enumerate(items)}
     out = {}
     for r in rows:
-        frames = gray_frames(read_image_folder(Path(r["folder"]) / "frames"))  # (F, H, W) uint8
+        # the eval folders hold raw frames: binarised here as the evaluation's scoring policy does
+        frames = gray_frames(binarize(read_image_folder(Path(r["folder"]) / "frames")))  # (F, H, W) uint8
         own = index[r["item"]]
         near = nearest_sketch(frames, sketches, skip_first=True)
         out[(r["method"], r["item"], int(r["seed"]))] = {

@@ -48,3 +48,11 @@ def sketch_png(tmp_path) -> Path:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_xclip_dir(tmp_path_factory) -> Path:
+    """A tiny random X-CLIP saved in the microsoft/xclip-base-patch32 layout (built offline)."""
+    from flipsketch.metrics import build_tiny_xclip
+
+    return build_tiny_xclip(tmp_path_factory.mktemp("xclip") / "tiny-xclip", seed=0)

@@ -63,13 +63,30 @@ def test_writes_videos_metrics_and_tables(tiny_run):
         m = json.loads((d / "metrics.json").read_text())
         assert {"s2v", "t2v", "chamfer", "motion", "flicker", "frame0_iou", "backbone", "seconds"} <= set(m)
         assert m["backbone"] == "open_clip:tiny-random(seed=0)" and m["method"] == method and m["seed"] == 0
+        assert m["t2v_scorer"] == "xclip:tiny-random(seed=0)" and m["frames_scored"] == 3
+        assert m["policy"] == {
+            "postprocess": "binarize",
+            "frames": 3,
+            "include_frame0": False,
+            "binarize_upscale": 1,
+        }
         meta = json.loads((d / "meta.json").read_text())
         assert meta["settings"]["kind"] in ("variant", "baseline")
         if method in ("full", "no_align"):  # the tau and dtype actually used
             assert meta["tau"] == {"tau1": 1, "tau2": 1} and meta["dtype"] == "float32"
     run = tmp / "run1"
     md = (run / "results.md").read_text()
-    assert md == out["table"] and "open_clip:tiny-random(seed=0)" in md.splitlines()[0]
+    assert md.startswith(out["table"]) and "open_clip:tiny-random(seed=0)" in md.splitlines()[0]
+    assert "| T2V ↑ (xclip:tiny-random(seed=0)) |" in md  # the scorer beside the numbers
+    assert (
+        "metrics.postprocess=binarize, metrics.frames=3, metrics.include_frame0=false" in md.splitlines()[1]
+    )
+    assert "![cat](contact_sheets/cat.png)" in md and out["contact_sheets"] == {
+        "cat": str(run / "contact_sheets" / "cat.png")
+    }
+    sheet = Image.open(run / "contact_sheets" / "cat.png")
+    side = 128  # 64 px frames drawn at 2x; the sketch then 3 frames; a title line then 4 method rows
+    assert sheet.size == (150 + 4 * (side + 2), 14 + 4 * (side + 2))
     rows = [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows == [
         "| Method",
@@ -102,6 +119,9 @@ def test_rerun_skips_finished_items_and_rescoring_reuses_videos(tiny_run):
         other["counts"] == {"generated": 0, "skipped": 0, "rescored": 4} and gif.stat().st_mtime_ns == before
     )
     assert other["backbone"] == "open_clip:tiny-random(seed=1)"
+    grey = run_eval([*overrides, "metrics.postprocess=grey", f"paths.output_dir={tmp / 'run4'}"])
+    assert grey["counts"] == {"generated": 0, "skipped": 0, "rescored": 4}  # a new policy rescores
+    assert grey["policy"]["postprocess"] == "grey" and "grey levels" in grey["table"]
 
 
 def test_wandb_offline_run_is_created_and_finished(tiny_run, monkeypatch):
@@ -118,6 +138,7 @@ def test_wandb_offline_run_is_created_and_finished(tiny_run, monkeypatch):
     runs = list((tmp / "wb" / "wandb").glob("offline-run-*"))  # with the run, whatever WANDB_DIR says
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     assert len(list(runs[0].glob("files/media/videos/videos/*.gif"))) == 4  # one clip per method
+    assert len(list(runs[0].glob("files/media/images/contact_sheets/*.png"))) == 1  # one per item
     assert list(runs[0].glob("files/media/table/eval/items_*.table.json"))
     assert wandb.run is None  # finished
 
@@ -144,6 +165,16 @@ def _cli(monkeypatch, capsys, args):
         (["nonsense=1"], "bad configuration"),
         (["benchmark=nonexistent"], "bad configuration"),
         (["sampler.lambda_=3"], "lambda_"),
+        (["metrics.postprocess=blur"], "metrics.postprocess must be one of binarize, grey"),
+        (["metrics.t2v=vclip"], "metrics.t2v must be one of xclip, clip"),
+        (
+            [
+                "metrics.xclip._target_=flipsketch.metrics.XClipScorer",
+                "~metrics.xclip.seed",
+                "+metrics.xclip.pretrained=/nonexistent/xclip",
+            ],
+            "X-CLIP folder not found",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, needle):
@@ -187,6 +218,7 @@ def test_multirun_sweep_closes_one_wandb_run_per_job(tmp_path, monkeypatch, caps
     combined = (tmp_path / "sweep" / "results.md").read_text()  # one table over the jobs
     assert "| job | sampler.lambda_ | full/s2v |" in combined and "Best job: " in combined
     assert "full/s2v" in (tmp_path / "sweep" / "results.csv").read_text().splitlines()[0]
+    assert (tmp_path / "sweep" / "tradeoff.png").is_file() and "![trade-off](tradeoff.png)" in combined
     assert "Combined table:" in capsys.readouterr().out
     import wandb
 

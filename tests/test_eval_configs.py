@@ -70,6 +70,15 @@ def test_metrics_configs_instantiate_or_say_weights_are_missing():
         assert clip.backbone == "open_clip:ViT-B-32/openai"
     except MissingWeightsError as exc:
         assert "\n" not in str(exc) and "ViT-B-32" in str(exc)
+    tiny_x = instantiate_checked(compose_eval(["metrics=tiny"]).metrics.xclip)
+    assert tiny_x.backbone == "xclip:tiny-random(seed=0)" and tiny_x.num_frames == 8
+    cfg = compose_eval(["metrics=clip"])
+    assert cfg.metrics.t2v == "xclip" and cfg.metrics.include_frame0 is False
+    assert cfg.metrics.frames == cfg.sampler.num_frames and cfg.metrics.postprocess == "binarize"
+    try:  # X-CLIP needs microsoft/xclip-base-patch32 in the HF cache (or a local folder)
+        assert instantiate_checked(cfg.metrics.xclip).backbone == "xclip:microsoft/xclip-base-patch32"
+    except MissingWeightsError as exc:
+        assert "\n" not in str(exc) and "microsoft/xclip-base-patch32" in str(exc)
 
 
 def test_every_baseline_instantiates_or_says_what_to_set(tmp_path):

@@ -278,11 +278,11 @@ def test_stroke_iou():
 def test_compute_all_on_static_video(scorer):
     sk = sketch_image()
     out = compute_all(scorer, sk, "a sketch", np.repeat(sk[None], 4, axis=0))
-    assert set(out) == {"s2v", "t2v", "chamfer", "motion", "flicker", "frame0_iou", "backbone"}
+    assert set(out) == {"s2v", "t2v", "chamfer", "motion", "flicker", "frame0_iou", "backbone", "t2v_scorer"}
     assert out["s2v"] == pytest.approx(1.0, abs=1e-5)
     assert out["chamfer"] == out["motion"] == out["flicker"] == 0.0
     assert out["frame0_iou"] == 1.0
-    assert out["backbone"] == scorer.backbone
+    assert out["backbone"] == scorer.backbone and out["t2v_scorer"] == f"{scorer.backbone} per-frame"
     with pytest.raises(ValueError):
         compute_all(scorer, sk[:32], "a sketch", moving_frames(2))
 

@@ -81,3 +81,37 @@ def test_the_project_slurm_launcher_asks_for_one_gpu(monkeypatch):
     monkeypatch.setenv("SLURM_PARTITION", "gpu")
     cfg = compose_config("eval", ["hydra/launcher=slurm_gpu"], return_hydra_config=True)
     assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.partition == "gpu"
+
+
+def test_a_sampler_knob_sweep_draws_the_tradeoff(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for job, lam in enumerate((0.0, 0.5, 1.0)):
+        metrics = {"full/s2v": 0.9 - 0.1 * lam, "full/motion": 0.5 + 2 * lam, "full/chamfer": 1.0 + 3 * lam}
+        write_job_result(
+            tmp_path / str(job), [f"sampler.lambda_={lam}"], "full/s2v", metrics["full/s2v"], metrics
+        )
+    out = write_summary(tmp_path, "full/s2v", "max")
+    assert "![trade-off](tradeoff.png)" in out["table"] and "![full/s2v](sweep.png)" in out["table"]
+    assert "Trade-off (full, one point per sampler.lambda_ value)" in out["table"]
+    img = np.asarray(Image.open(tmp_path / "tradeoff.png").convert("RGB"))
+    assert img.shape == (340, 840, 3)
+    blue = np.all(img == (30, 90, 200), axis=-1)  # the points
+    assert blue[:, :420].sum() > 100 and blue[:, 420:].sum() > 100  # one panel per closeness metric
+    ys, xs = np.nonzero(blue[:, :420])  # Chamfer grows with motion here: the top point is the rightmost
+    assert xs[ys == ys.min()].mean() > xs[ys == ys.max()].mean()
+
+
+def test_no_tradeoff_without_one_sampler_knob(tmp_path):
+    for job, (lr, rank) in enumerate([("1e-4", 4), ("1e-3", 8)]):
+        metrics = {"full/s2v": 0.9, "full/motion": 0.5 + job, "full/chamfer": 1.0}
+        write_job_result(
+            tmp_path / str(job),
+            [f"module.optimizer.lr={lr}", f"module.lora.rank={rank}"],
+            "full/s2v",
+            0.9,
+            metrics,
+        )
+    assert "trade-off" not in write_summary(tmp_path, "full/s2v")["table"]
+    assert not (tmp_path / "tradeoff.png").exists()

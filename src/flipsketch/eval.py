@@ -5,9 +5,11 @@ flipsketch-eval experiment=paper_table1 model.lora=DIR       # the paper's Table
 flipsketch-eval experiment=paper_ablation model.lora=DIR     # the ablation rows
 flipsketch-eval -m experiment=tiny_ablation methods=[full] sampler.lambda_=0,0.25,0.5,0.75,1   # a sweep
 
-Writes <samples_dir>/<benchmark>/<model>/<method>-<hash>/<item>/seed<S>/ (GIF, MP4, PNG frames,
-meta.json, metrics.json; a rerun skips finished items) and results.md / results.csv / items.csv
-in the run folder (logs/eval/runs/<time>/), printed at the end. Bad input: one line, exit code 2.
+Writes <samples_dir>/<benchmark>/<model>/<method>-<hash>/<item>/seed<S>/ (GIF, MP4, PNG frames of the
+method's raw output, meta.json, metrics.json; a rerun skips finished items) and results.md /
+results.csv / items.csv / contact_sheets/<item>.png in the run folder (logs/eval/runs/<time>/), the
+table printed at the end. Every method is scored under one policy (metrics.postprocess, .frames,
+.include_frame0: conf/metrics/), named in the table header. Bad input: one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -37,6 +39,38 @@ def check_request(cfg: DictConfig) -> list[int]:
     return seeds
 
 
+def scoring_policy(cfg: DictConfig):
+    """The one scoring policy of this evaluation (cfg.metrics), checked."""
+    from .metrics import ScoringPolicy
+
+    return ScoringPolicy.from_config(cfg.metrics)
+
+
+def t2v_choice(cfg: DictConfig) -> str:
+    from .checks import as_choice
+
+    choice = as_choice(cfg.metrics.get("t2v", "clip"), "metrics.t2v", ("xclip", "clip"))
+    if choice == "xclip" and not cfg.metrics.get("xclip"):
+        raise UserError(
+            "metrics.t2v=xclip needs metrics.xclip (an XClipScorer config, see conf/metrics/clip.yaml)"
+        )
+    return choice
+
+
+def build_scorers(cfg: DictConfig, device) -> tuple:
+    """(S2V CLIP scorer, T2V scorer or None for per-frame CLIP T2V), from cfg.metrics."""
+    from .cli import instantiate_checked
+    from .errors import MissingWeightsError
+
+    scorer = instantiate_checked(cfg.metrics.scorer, device=str(device))
+    if t2v_choice(cfg) == "clip":
+        return scorer, None
+    try:
+        return scorer, instantiate_checked(cfg.metrics.xclip, device=str(device))
+    except MissingWeightsError as exc:
+        raise MissingWeightsError(f"{exc} (or metrics.t2v=clip: per-frame CLIP T2V instead)") from None
+
+
 def check(cfg: DictConfig) -> None:
     """Everything checkable without building a model or writing a file: settings and their
     types, every method name and variant, the benchmark's files, the samples folder."""
@@ -63,12 +97,13 @@ def check(cfg: DictConfig) -> None:
     resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
     check_benchmark(cfg.benchmark)
     check_out_dir(cfg.samples_dir, "samples_dir")
+    scoring_policy(cfg)
+    t2v_choice(cfg)
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """The task: check everything, sample (or resume) every method x item x seed, score, tabulate."""
     from .animate import resolve_device
-    from .cli import instantiate_checked
     from .evaluation.benchmark import load_benchmark
     from .evaluation.context import EvalContext
     from .evaluation.methods import resolve_methods
@@ -87,7 +122,8 @@ def evaluate(cfg: DictConfig) -> dict:
         print(f"warning: {line}", file=sys.stderr)
     device, dtype = resolve_device(str(cfg.device), str(cfg.dtype))
     ctx = EvalContext(cfg, device, dtype, progress=bool(cfg.progress))
-    scorer = instantiate_checked(cfg.metrics.scorer, device=str(device))
+    scorer, t2v_scorer = build_scorers(cfg, device)
+    policy = scoring_policy(cfg)
     bench = str(cfg.benchmark.get("name") or "benchmark")
     evaluator = Evaluator(
         ctx,
@@ -98,7 +134,8 @@ def evaluate(cfg: DictConfig) -> dict:
         Path(str(cfg.samples_dir)) / bench,
         fps=int(cfg.output.fps),
         formats=tuple(cfg.output.formats),
-        skip_first=bool(cfg.metrics.get("skip_first", False)),
+        policy=policy,
+        t2v_scorer=t2v_scorer,
         overwrite=bool(cfg.overwrite),
     )
     threads = _set_threads(cfg.get("torch_threads"))
@@ -106,16 +143,22 @@ def evaluate(cfg: DictConfig) -> dict:
     try:
         rows = evaluator.run()
         summary = summarize(rows, methods)
+        t2v_name = rows[0]["t2v_scorer"] if rows else "?"
         title = (
             f"FlipSketch evaluation: benchmark {bench} ({_n(len(items), 'sketch')} x {_n(len(seeds), 'seed')}), "
             f"model {ctx.model_tag()}, {cfg.sampler.num_inference_steps} steps, {cfg.sampler.num_frames} frames; "
-            f"CLIP backbone {scorer.backbone}{_job_label()}\n"
+            f"S2V: CLIP {scorer.backbone}; T2V: {t2v_name}{_job_label()}\n"
+            f"Scoring: {policy.describe()} (metrics.postprocess={policy.postprocess}, "
+            f"metrics.frames={policy.frames}, metrics.include_frame0={str(policy.include_frame0).lower()})\n"
         )
         table = to_markdown(summary, title)
         if overlap:
             table += "\n" + "".join(f"> **Train/eval overlap:** {line}.\n" for line in overlap)
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "results.md").write_text(table, encoding="utf-8")
+        sheets = evaluator.contact_sheets(run_dir / "contact_sheets")
+        (run_dir / "results.md").write_text(
+            table + sheets_markdown(sheets, run_dir, seeds[0]), encoding="utf-8"
+        )
         out = {
             "table": table,
             "summary": summary,
@@ -123,6 +166,9 @@ def evaluate(cfg: DictConfig) -> dict:
             "counts": dict(evaluator.counts),
             "backbone": scorer.backbone,
             "overlap": overlap,
+            "t2v_scorer": t2v_name,
+            "policy": policy.to_dict(),
+            "contact_sheets": {k: str(v) for k, v in sheets.items()},
             "run_dir": str(run_dir),
             "samples_dir": str(evaluator.root),
             "results_md": str(run_dir / "results.md"),
@@ -133,12 +179,28 @@ def evaluate(cfg: DictConfig) -> dict:
         }
         print(table)
         if wb is not None:
-            wb.log(rows, summary)
+            wb.log(rows, summary, sheets)
         return out
     finally:
         if wb is not None:
             wb.finish()
         _set_threads(threads)
+
+
+def sheets_markdown(sheets: dict, run_dir: Path, seed: int) -> str:
+    """The contact sheets embedded in results.md (paths relative to it)."""
+    if not sheets:
+        return ""
+    lines = [
+        "",
+        f"## Contact sheets (seed {seed})",
+        "",
+        "Per item: the sketch (framed in blue), then each method's frames exactly as scored.",
+        "",
+    ]
+    for item, p in sheets.items():
+        lines += [f"![{item}]({Path(p).relative_to(run_dir).as_posix()})", ""]
+    return "\n".join(lines)
 
 
 def _job_suffix() -> str:
@@ -204,10 +266,13 @@ Common settings (conf/eval.yaml):
   methods=[full,no_alignment,...] (names from variants= and baseline=)  seeds=[0,1,2]
   sampler.* (as flipsketch-animate; the model's default preset unless sampler= is given)
   benchmark.only=[cat,fish]  device=auto|cpu|cuda  dtype=auto  torch_threads=N  overwrite=false
+  metrics.t2v=xclip|clip  metrics.postprocess=binarize|grey  metrics.frames=N  metrics.include_frame0=false
+    (one scoring policy for every method, written in the table header)
   logger=wandb|none (WANDB_MODE=online|offline|disabled; offline when unset)
   optimized_metric=full/s2v optimized_mode=max (what a sweep optimises and how it names the best job)
 Writes samples under logs/eval/samples/ (a rerun skips finished items) and results.md, results.csv,
-items.csv in logs/eval/runs/<time>/; a multirun adds one results.md/results.csv over all jobs.
+items.csv, contact_sheets/<item>.png in logs/eval/runs/<time>/; a multirun adds one results.md /
+results.csv over all jobs (and tradeoff.png when it sweeps one sampler knob).
 """
 
 main = hydra_cli(

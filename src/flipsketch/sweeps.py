@@ -2,7 +2,10 @@
 overrides, the metric a sweeper optimises, all its metrics); when the multirun ends,
 `SweepSummary` (a Hydra callback, conf/hydra/default.yaml) writes one table over all jobs to the
 multirun folder, `results.md` and `results.csv`, with the swept values as columns, and names the
-best job by `optimized_metric` (`optimized_mode`: max or min)."""
+best job by `optimized_metric` (`optimized_mode`: max or min). Pictures, drawn with PIL and
+embedded in results.md: `sweep.png` (the optimised metric against one swept number) and, when the
+sweep is over one sampler knob of an evaluation, `tradeoff.png` (motion against Chamfer and
+against S2V, one labelled point per value)."""
 
 from __future__ import annotations
 
@@ -121,7 +124,17 @@ def write_summary(sweep_dir: Path, metric: str | None, mode: str = "max", title:
         lines += ["", f"No job reported {metric}."]
     plot = plot_sweep(sweep_dir / "sweep.png", columns, rows, metric)
     if plot is not None:
-        lines.append(f"Plot: {plot.name} ({metric} against {columns[1]})")
+        lines += [f"Plot: {plot.name} ({metric} against {columns[1]})", "", f"![{metric}]({plot.name})"]
+    trade = plot_tradeoff(sweep_dir / "tradeoff.png", columns, rows, metric)
+    if trade is not None:
+        path, method = trade
+        lines += [
+            "",
+            f"Trade-off ({method}, one point per {columns[1]} value): motion against Chamfer to the sketch "
+            "and against S2V",
+            "",
+            f"![trade-off]({path.name})",
+        ]
     text = "\n".join(lines) + "\n"
     (sweep_dir / "results.md").write_text(text, encoding="utf-8")
     return {"table": text, "best": best, "jobs": jobs, "results_md": str(sweep_dir / "results.md")}
@@ -168,6 +181,87 @@ def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | N
     d.text((4, h - m - 2), f"{y0:.4g}", fill="gray")
     img.save(path)
     return path
+
+
+TRADEOFF_Y = (("chamfer", "Chamfer to the sketch (px), lower: closer"), ("s2v", "S2V, higher: closer"))
+
+
+def _tradeoff_method(keys: set[str], metric: str | None) -> str | None:
+    """The method whose motion / Chamfer / S2V a trade-off plot shows: the optimised metric's, else the first."""
+    methods = [k.rsplit("/", 1)[0] for k in keys if k.endswith("/motion")]
+    ok = [m for m in methods if all(f"{m}/{y}" in keys for y, _ in TRADEOFF_Y)]
+    prefer = str(metric or "").rsplit("/", 1)[0]
+    return prefer if prefer in ok else (sorted(ok)[0] if ok else None)
+
+
+def plot_tradeoff(path: Path, columns: list[str], rows: list[dict], metric: str | None):
+    """tradeoff.png: for a sweep over exactly one sampler knob (e.g. sampler.lambda_=0,0.5,1), motion
+    (x) against Chamfer and against S2V (y), one point per value labelled with it, joined in value
+    order. Returns (path, method shown) or None (nothing drawn). Drawn with PIL alone."""
+    from PIL import Image, ImageDraw
+
+    swept = [c for c in columns[1:] if not any(isinstance(r.get(c), float) for r in rows)]
+    if len(swept) != 1 or not swept[0].startswith("sampler.") or len(rows) < 2:
+        return None
+    method = _tradeoff_method({k for r in rows for k in r}, metric)
+    if method is None:
+        return None
+    pts = [
+        r
+        for r in rows
+        if all(isinstance(r.get(f"{method}/{k}"), float) for k in ("motion", "chamfer", "s2v"))
+    ]
+    if len(pts) < 2:
+        return None
+
+    def order(r):
+        try:
+            return (0, float(r[swept[0]]), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(r[swept[0]]))
+
+    pts.sort(key=order)
+    knob = swept[0].split(".", 1)[1]
+    pw, h, m = 420, 340, 56
+    img = Image.new("RGB", (2 * pw, h), "white")
+    d = ImageDraw.Draw(img)
+    d.text(
+        (m, 6), f"{method}: motion against closeness to the sketch, one point per {swept[0]}", fill="black"
+    )
+    xs = [r[f"{method}/motion"] for r in pts]
+    for panel, (key, title) in enumerate(TRADEOFF_Y):
+        ys = [r[f"{method}/{key}"] for r in pts]
+        left = panel * pw
+        _scatter(d, (left + m, 30, left + pw - 20, h - m), xs, ys, [f"{knob}={r[swept[0]]}" for r in pts])
+        d.text((left + m, h - m + 18), "motion (px / frame) ->", fill="black")
+        d.text((left + m, 20), title, fill=(90, 90, 90))
+    img.save(path)
+    return path, method
+
+
+def _scatter(d, box, xs: list[float], ys: list[float], labels: list[str]) -> None:
+    """Points (x, y) in `box` (left, top, right, bottom), joined in the given order, each labelled;
+    the axis ranges written at the box's corners."""
+    left, top, right, bottom = box
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    pad_x, pad_y = 0.08 * (x1 - x0), 0.1 * (y1 - y0)
+    x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+
+    def at(x, y):
+        return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
+
+    d.rectangle(box, outline=(180, 180, 180))
+    d.line([at(x, y) for x, y in zip(xs, ys, strict=True)], fill=(150, 170, 220), width=1)
+    for x, y, label in zip(xs, ys, labels, strict=True):
+        cx, cy = at(x, y)
+        d.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=(30, 90, 200))
+        width = d.textlength(label)
+        d.text((cx + 6 if cx + 6 + width < right else cx - 6 - width, cy - 12), label, fill="black")
+    d.text((left, bottom + 4), f"{x0:.4g}", fill="gray")
+    d.text((right - 36, bottom + 4), f"{x1:.4g}", fill="gray")
+    d.text((left - 50, bottom - 10), f"{y0:.4g}", fill="gray")
+    d.text((left - 50, top), f"{y1:.4g}", fill="gray")
 
 
 try:

@@ -35,8 +35,8 @@ class Baseline(ABC):
     """A method the table compares FlipSketch against.
 
     `num_frames`, `steps` and `guidance` are the settings the evaluator passes to `generate`
-    (None: take the FlipSketch sampler's). `binarize` applies FlipSketch's Otsu post-processing to
-    the output before scoring. `text_conditioned` / `image_conditioned` say what the method sees.
+    (None: take the FlipSketch sampler's). The output is stored raw: the evaluator's scoring policy
+    (metrics.postprocess) post-processes every method alike. `text_conditioned` / `image_conditioned` say what the method sees.
     """
 
     name: str = "baseline"
@@ -50,16 +50,14 @@ class Baseline(ABC):
         num_frames: int | None = None,
         steps: int | None = None,
         guidance: float | None = None,
-        binarize: bool = False,
     ):
-        from ..checks import as_bool, as_float, as_int
+        from ..checks import as_float, as_int
 
         key = f"baseline.{self.name}"
         self.label = str(label or self.name)
         self.num_frames = None if num_frames is None else as_int(num_frames, f"{key}.num_frames", 2)
         self.steps = None if steps is None else as_int(steps, f"{key}.steps", 1)
         self.guidance = None if guidance is None else as_float(guidance, f"{key}.guidance", 0.0)
-        self.binarize = as_bool(binarize, f"{key}.binarize")
 
     def setup(self, ctx: Any) -> None:  # noqa: B027 - an optional hook
         """Called once before the first `generate` with the evaluation context (device, dtype, model)."""
@@ -85,7 +83,7 @@ class Baseline(ABC):
             "num_frames": self.num_frames,
             "steps": self.steps,
             "guidance": self.guidance,
-            "binarize": self.binarize,
+            "binarize": False,  # frames are stored raw; the key keeps earlier sample folders' names
         }
 
     def __repr__(self) -> str:

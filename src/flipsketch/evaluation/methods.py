@@ -31,7 +31,6 @@ class Method:
     settings: dict  # everything that changes the output (hashed)
     sampler: SamplerConfig | None = None  # variants
     baseline: Baseline | None = None  # baselines
-    binarize: bool = False
     text_conditioned: bool = True
     uses_model: bool = True
     extra: dict = field(default_factory=dict)
@@ -105,10 +104,6 @@ def model_settings(cfg) -> dict:
     }
 
 
-def output_settings(cfg) -> dict:
-    return {"binarize": bool(cfg.output.binarize), "binarize_upscale": int(cfg.output.binarize_upscale)}
-
-
 def variant_method(cfg, name: str, entry) -> Method:
     entry = _container(entry) or {}
     over = entry.get("sampler") or {}
@@ -122,7 +117,7 @@ def variant_method(cfg, name: str, entry) -> Method:
         "kind": "variant",
         "sampler": sampler.to_dict(),
         **model_settings(cfg),
-        "output": output_settings(cfg),
+        "frames": "raw",  # stored before post-processing (metrics.postprocess applies at scoring)
     }
     return Method(
         name,
@@ -130,7 +125,6 @@ def variant_method(cfg, name: str, entry) -> Method:
         "variant",
         settings,
         sampler=sampler,
-        binarize=bool(cfg.output.binarize),
     )
 
 
@@ -147,7 +141,6 @@ def baseline_method(cfg, name: str, node) -> Method:
         "baseline",
         settings,
         baseline=baseline,
-        binarize=baseline.binarize,
         text_conditioned=baseline.text_conditioned,
         uses_model=baseline.uses_flipsketch_model,
     )

@@ -2,8 +2,10 @@
 
 Layout: <samples_dir>/<benchmark>/<model or "baselines">/<method>-<settings hash>/<item>/seed<S>/
         animation.gif, animation.mp4, frames/NNN.png, meta.json, metrics.json
-A folder whose metrics.json matches (same sketch bytes, same settings hash, same CLIP backbone) is
-skipped; with another backbone it is rescored from its PNG frames without sampling again.
+The folders hold each method's raw output (no post-processing). Scoring applies one policy to every
+method alike (`ScoringPolicy`: frame count, binarise or grey, frame 0 in or out). A folder whose
+metrics.json matches (same sketch bytes, settings hash, scorers and policy) is skipped; with another
+scorer or policy it is rescored from its PNG frames without sampling again.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..metrics import compute_all
-from ..outputs import binarize, dumps_json, write_animation
+from ..metrics import ScoringPolicy, compute_all, t2v_name
+from ..outputs import dumps_json, write_animation
 from ..sketch import load_sketch
 from .benchmark import BenchmarkItem
 from .methods import Method
@@ -47,14 +49,16 @@ class Evaluator:
     methods: list[Method]
     items: list[BenchmarkItem]
     seeds: list[int]
-    scorer: object  # ClipScorer
+    scorer: object  # ClipScorer: S2V (and T2V when t2v_scorer is None)
     root: Path  # <samples_dir>/<benchmark>
     fps: int = 10
     formats: tuple[str, ...] = ("gif", "mp4", "png")
-    skip_first: bool = False
+    policy: ScoringPolicy = field(default_factory=ScoringPolicy)
+    t2v_scorer: object = None  # XClipScorer, or None: per-frame CLIP T2V from `scorer`
     overwrite: bool = False
     counts: dict = field(default_factory=lambda: {"generated": 0, "skipped": 0, "rescored": 0})
     _ready: set = field(default_factory=set)
+    _scored: dict = field(default_factory=dict)  # (method, item) -> scored frames of the first seed
 
     def method_dir(self, m: Method) -> Path:
         return self.root / (self.ctx.model_tag() if m.uses_model else "baselines") / m.folder_name
@@ -91,7 +95,7 @@ class Evaluator:
     def run_one(self, m: Method, item: BenchmarkItem, seed: int) -> dict:
         folder = self.folder(m, item, seed)
         done = self._finished(folder, m, item)
-        if done is not None and done.get("backbone") == self.scorer.backbone:
+        if done is not None and self._same_scoring(done):
             self.counts["skipped"] += 1
             return {**done, "folder": str(folder), "status": "skipped"}
         frames = self._saved_frames(folder) if done is not None else None
@@ -118,7 +122,9 @@ class Evaluator:
             write_animation(folder, frames, meta, self.fps, self.formats)
             status = "generated"
         self.counts[status] += 1
-        metrics = self.score(item, frames)
+        metrics, scored = self.score(item, frames)
+        if seed == self.seeds[0]:
+            self._scored[(m.name, item.id)] = scored
         record = {
             "method": m.name,
             "label": m.label,
@@ -128,8 +134,10 @@ class Evaluator:
             "seed": seed,
             **metrics,
             "seconds": seconds,
-            "frames": int(len(frames)),
+            "frames": int(len(frames)),  # as the method made them (the saved video)
+            "frames_scored": int(len(scored)),
             "size": int(frames.shape[1]),
+            "policy": self.policy.to_dict(),
             "text_conditioned": m.text_conditioned,
             "fingerprint": m.fingerprint,
             "sketch": str(item.sketch),
@@ -137,6 +145,13 @@ class Evaluator:
         }
         write_json_atomic(folder / "metrics.json", record)
         return {**record, "folder": str(folder), "status": status}
+
+    def _same_scoring(self, done: dict) -> bool:
+        return (
+            done.get("backbone") == self.scorer.backbone
+            and done.get("t2v_scorer") == t2v_name(self.scorer, self.t2v_scorer)
+            and done.get("policy") == self.policy.to_dict()
+        )
 
     def _finished(self, folder: Path, m: Method, item: BenchmarkItem) -> dict | None:
         path = folder / "metrics.json"
@@ -180,19 +195,55 @@ class Evaluator:
                 item=item,
             )
             seconds = time.perf_counter() - t0
-        frames = np.asarray(frames)
-        if m.binarize:
-            frames = binarize(frames, int(ctx.cfg.output.binarize_upscale))
-        return frames, seconds
+        return np.asarray(frames), seconds  # raw: the scoring policy post-processes every method alike
 
-    def score(self, item: BenchmarkItem, frames: np.ndarray) -> dict:
-        side = int(frames.shape[1])
-        sketch = load_sketch(item.sketch, side)
-        if frames.shape[2] != side:  # non-square output: score it at a square size like the sketch
+    def scored_frames(self, frames: np.ndarray) -> np.ndarray:
+        """A method's raw clip -> what the metrics see: square, then `policy` (frame count, binarise/grey)."""
+        frames = np.asarray(frames)
+        if frames.shape[2] != frames.shape[1]:  # non-square output: a square like the sketch
             from ..baselines import fit_frames
 
-            frames = fit_frames(frames, side)
+            frames = fit_frames(frames, int(frames.shape[1]))
+        return self.policy.apply(frames)
+
+    def score(self, item: BenchmarkItem, frames: np.ndarray) -> tuple[dict, np.ndarray]:
+        """(metrics, the scored frames) of one raw clip."""
         t0 = time.perf_counter()
-        out = compute_all(self.scorer, sketch, item.prompt, frames, skip_first=self.skip_first)
+        scored = self.scored_frames(frames)
+        sketch = load_sketch(item.sketch, int(scored.shape[1]))
+        out = compute_all(
+            self.scorer,
+            sketch,
+            item.prompt,
+            scored,
+            skip_first=self.policy.skip_first,
+            t2v_scorer=self.t2v_scorer,
+        )
         out["score_seconds"] = time.perf_counter() - t0
+        return out, scored
+
+    def contact_sheets(self, out_dir: Path) -> dict[str, Path]:
+        """Per benchmark item `<out_dir>/<item>.png`: one row per method (first seed), the sketch then
+        the frames exactly as scored (after the policy's frame count and post-processing)."""
+        from ..pictures import contact_sheet
+
+        seed, out = self.seeds[0], {}
+        for item in self.items:
+            rows = []
+            for m in self.methods:
+                scored = self._scored.get((m.name, item.id))
+                if scored is None:  # skipped (finished earlier): read its frames back
+                    raw = self._saved_frames(self.folder(m, item, seed))
+                    scored = None if raw is None else self.scored_frames(raw)
+                if scored is None:
+                    continue
+                side = int(scored.shape[1])
+                sketch = np.asarray(load_sketch(item.sketch, side).convert("L"))
+                rows.append((m.label[:25], np.concatenate([sketch[None], scored])))
+            if rows:
+                title = (
+                    f"{item.id}: {item.prompt!r} (seed {seed}; first column: the sketch; frames as scored)"
+                )
+                scale = max(1, 128 // int(rows[0][1].shape[1]))  # frames drawn at least 128 px
+                out[item.id] = contact_sheet(Path(out_dir) / f"{item.id}.png", [(title, rows)], scale=scale)
         return out

@@ -1,6 +1,6 @@
 """Results tables: mean ± std over items and seeds per method, laid out like the paper's Table 1.
 
-| Method | S2V ↑ (open_clip:ViT-B-32/openai) | T2V ↑ (...) | Chamfer ↓ | Motion | Flicker | Frame-0 IoU | n | s / video |
+| Method | S2V ↑ (open_clip:ViT-B-32/openai) | T2V ↑ (xclip:microsoft/xclip-base-patch32) | Chamfer ↓ | Motion | Flicker | Frame-0 IoU | n | s / video |
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def summarize(rows: list[dict], methods: list[Method]) -> list[dict]:
             "text_conditioned": m.text_conditioned,
             "fingerprint": m.fingerprint,
             "backbone": ", ".join(sorted({str(r.get("backbone")) for r in mine})),
+            # what scored T2V (older rows without the key: the CLIP backbone)
+            "t2v_scorer": ", ".join(sorted({str(r.get("t2v_scorer") or r.get("backbone")) for r in mine})),
         }
         for key, _, _ in (*COLUMNS, ("seconds", "", 0)):
             s[f"{key}_mean"], s[f"{key}_std"] = _stats([r.get(key) for r in mine])
@@ -60,8 +62,14 @@ def _cell(mean: float, std: float, decimals: int) -> str:
 
 
 def to_markdown(summary: list[dict], title: str = "") -> str:
-    backbone = ", ".join(sorted({s["backbone"] for s in summary if s["backbone"]})) or "?"
-    heads = [f"{h} ({backbone})" if k in ("s2v", "t2v") else h for k, h, _ in COLUMNS]
+    def names(key: str) -> str:
+        return (
+            ", ".join(sorted({s.get(key) or s["backbone"] for s in summary if s.get(key) or s["backbone"]}))
+            or "?"
+        )
+
+    by = {"s2v": names("backbone"), "t2v": names("t2v_scorer")}  # the scorer beside every number
+    heads = [f"{h} ({by[k]})" if k in by else h for k, h, _ in COLUMNS]
     lines = [title] if title else []
     lines += ["| Method | " + " | ".join(heads) + " | n | s / video |", "|---" * (len(COLUMNS) + 3) + "|"]
     for s in summary:
@@ -84,6 +92,7 @@ SUMMARY_FIELDS = (
     "items",
     "seeds",
     "backbone",
+    "t2v_scorer",
     "text_conditioned",
     "fingerprint",
 )
@@ -101,8 +110,10 @@ ITEM_FIELDS = (
     "flicker",
     "frame0_iou",
     "backbone",
+    "t2v_scorer",
     "seconds",
     "frames",
+    "frames_scored",
     "size",
     "status",
     "folder",

@@ -1,5 +1,5 @@
 """One W&B run per evaluation (WANDB_MODE decides; offline when it is unset): per-item table with the videos,
-the results table, and `<method>/<metric>` means in the run summary. Built from `cfg.logger.wandb`
+the results table, the contact sheets as images, and `<method>/<metric>` means in the run summary. Built from `cfg.logger.wandb`
 (conf/logger/wandb.yaml, shared with training); `logger=none` or `logger=csv` log nothing here."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class WandbRun:
         )
         return cls(run)
 
-    def log(self, rows: list[dict], summary: list[dict]) -> None:
+    def log(self, rows: list[dict], summary: list[dict], sheets: dict | None = None) -> None:
         import wandb
 
         items = wandb.Table(columns=[*ITEM_FIELDS, "sketch_image", "video"])
@@ -55,23 +55,36 @@ class WandbRun:
                 *[r.get(k) for k in ITEM_FIELDS], wandb.Image(str(r["sketch"])), _video(Path(r["folder"]))
             )
         stat_cols = [f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")]
-        results = wandb.Table(columns=["method", "label", "n", "backbone", *stat_cols, "seconds_mean"])
+        results = wandb.Table(
+            columns=["method", "label", "n", "backbone", "t2v_scorer", *stat_cols, "seconds_mean"]
+        )
         for s in summary:
             results.add_data(
-                s["method"], s["label"], s["n"], s["backbone"], *[s[c] for c in stat_cols], s["seconds_mean"]
+                s["method"],
+                s["label"],
+                s["n"],
+                s["backbone"],
+                s["t2v_scorer"],
+                *[s[c] for c in stat_cols],
+                s["seconds_mean"],
             )
         videos: dict[str, list] = {}
         for r in rows:  # also straight in the run's media (files/media/videos), one panel per method
             v = _video(Path(r["folder"]))
             if v is not None:
                 videos.setdefault(f"videos/{r['method']}", []).append(v)
-        self.run.log({"eval/items": items, "eval/results": results, **videos})
+        pictures = {  # one contact sheet per benchmark item: the sketch, then a row per method
+            f"contact_sheets/{item}": wandb.Image(str(path), caption=item)
+            for item, path in (sheets or {}).items()
+        }
+        self.run.log({"eval/items": items, "eval/results": results, **videos, **pictures})
         for s in summary:
             for key, _, _ in COLUMNS:
                 if not math.isnan(s[f"{key}_mean"]):
                     self.run.summary[f"{s['method']}/{key}"] = s[f"{key}_mean"]
                     self.run.summary[f"{s['method']}/{key}_std"] = s[f"{key}_std"]
         self.run.summary["backbone"] = ", ".join(sorted({s["backbone"] for s in summary}))
+        self.run.summary["t2v_scorer"] = ", ".join(sorted({s["t2v_scorer"] for s in summary}))
 
     def finish(self) -> None:
         self.run.finish()

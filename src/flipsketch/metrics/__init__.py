@@ -1,7 +1,9 @@
 """Evaluation metrics for generated sketch animations.
 
 CLIP metrics (need a CLIP backbone; report `scorer.backbone` with every number):
-    ClipScorer.s2v  sketch-to-video consistency, ClipScorer.t2v  text-to-video alignment.
+    ClipScorer.s2v  sketch-to-video consistency, ClipScorer.t2v  per-frame text-image alignment.
+X-CLIP (the paper's T2V, after prior work): XClipScorer.t2v  text-to-video score of the whole clip.
+One scoring policy for every method (post-processing, frame count, frame 0): ScoringPolicy.
 Weight-free stroke metrics: Chamfer distances, motion, flicker, tolerant stroke IoU.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from .clip_metrics import TINY_CLIP_CFG, ClipScorer, TensorPreprocess, load_open_clip
 from .clipscore_ref import clipscore_reference  # imports torchmetrics only when called
+from .policy import ScoringPolicy, sample_indices
 from .stroke_metrics import (
     chamfer_distance,
     dilate_mask,
@@ -19,12 +22,16 @@ from .stroke_metrics import (
     stroke_mask,
     temporal_flicker,
 )
-from .suite import compute_all
+from .suite import compute_all, t2v_name
+from .xclip_metrics import XClipScorer, build_tiny_xclip
 
 __all__ = [
     "TINY_CLIP_CFG",
     "ClipScorer",
+    "ScoringPolicy",
     "TensorPreprocess",
+    "XClipScorer",
+    "build_tiny_xclip",
     "chamfer_distance",
     "clipscore_reference",
     "compute_all",
@@ -32,8 +39,10 @@ __all__ = [
     "load_open_clip",
     "motion_magnitude",
     "otsu_threshold",
+    "sample_indices",
     "sketch_chamfer",
     "stroke_iou",
     "stroke_mask",
+    "t2v_name",
     "temporal_flicker",
 ]
