@@ -62,16 +62,22 @@ def trace_mask(mask: np.ndarray, turdsize: int = TURDSIZE) -> str:
 
 
 def trace_frame(frame: np.ndarray) -> tuple[str, tuple[int, int]]:
-    """(path data, (traced width, traced height)) for one frame; frames with a side over
-    SVG_MAX_SIDE are traced downscaled (box filter, then Otsu) to bound the cost."""
+    """(path data, (traced width, traced height)) for one frame. Frames with a side of at most
+    SVG_MAX_SIDE / 2 are traced at twice their size (each pixel a 2x2 block): at 1x potrace's
+    smoothing breaks one-pixel strokes apart (measured on the shipped model's 64 px frames: IoU of
+    the re-rasterised SVG 0.80 at 1x, 1.00 at 2x, with curves still smooth; 4x keeps the pixel
+    staircase). Frames with a side over SVG_MAX_SIDE are traced downscaled (box filter, then a 50%
+    threshold) to bound the cost."""
     mask = ink_mask(frame)
     h, w = mask.shape
-    scale = min(1.0, SVG_MAX_SIDE / max(h, w))
-    if scale < 1.0:
+    if 2 * max(h, w) <= SVG_MAX_SIDE:
+        mask = np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1)
+    elif max(h, w) > SVG_MAX_SIDE:
+        scale = SVG_MAX_SIDE / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small = Image.fromarray(np.where(mask, 0, 255).astype(np.uint8)).resize(size, Image.Resampling.BOX)
         mask = np.asarray(small) < 128
-        h, w = mask.shape
+    h, w = mask.shape
     return trace_mask(mask), (w, h)
 
 
