@@ -203,7 +203,10 @@ class FlipSketchApp:
                 upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress
             )
         except UserError as exc:
-            return (f"**Error:** {' '.join(str(exc).split())}", *empty)
+            msg = " ".join(str(exc).split())
+            if isinstance(upload, str) and upload:  # the server's copy of an upload: say its own name
+                msg = msg.replace(upload, Path(upload).name)
+            return (f"**Error:** {msg}", *empty)
         except Exception as exc:  # noqa: BLE001 - the page gets one line, the log the traceback
             log.exception("animation failed")
             msg = " ".join(str(exc).split())[:200]
