@@ -115,9 +115,17 @@ def _settings(page, prompt, steps, frames, align=False):
 
 
 def _status(page, timeout=90_000) -> str:
-    page.wait_for_function(
-        "() => /Done in|Error:/.test(document.querySelector('#status').innerText)", timeout=timeout
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "() => /Done in|Error:/.test(document.querySelector('#status').innerText)", timeout=timeout
+        )
+    except PlaywrightTimeout:
+        _keep(page, "timeout.png")
+        raise AssertionError(
+            f"no result after {timeout / 1000:.0f} s; the page says: {page.inner_text('body')[:500]!r}"
+        ) from None
     return page.inner_text("#status")
 
 
@@ -186,6 +194,7 @@ def test_empty_prompt_gives_a_message(page, tmp_path):
 @pytest.mark.slow
 def test_draw_then_animate(page):
     page.get_by_role("tab", name="Draw").click()
+    page.click("#sketchpad button[aria-label=Brush]")  # the canvas asks for the draw tool first
     canvas = page.locator("#sketchpad canvas").first
     canvas.wait_for(timeout=10_000)
     box = canvas.bounding_box()
@@ -193,8 +202,9 @@ def test_draw_then_animate(page):
     page.mouse.move(x0 + 0.3 * w, y0 + 0.3 * h)
     page.mouse.down()
     for t in np.linspace(0, 2 * np.pi, 24):
-        page.mouse.move(x0 + w * (0.5 + 0.2 * np.cos(t)), y0 + h * (0.5 + 0.2 * np.sin(t)), steps=2)
+        page.mouse.move(x0 + w * (0.5 + 0.1 * np.cos(t)), y0 + h * (0.5 + 0.25 * np.sin(t)), steps=2)
     page.mouse.up()
+    _keep(page, "app_drawing.png")
     _settings(page, "a wheel rolling", **FAST)
     page.click("#animate")
     status = _status(page)
@@ -213,7 +223,7 @@ def test_readme_screenshot_at_the_default_schedule(page):
     page.set_input_files("#upload input[type=file]", str(png))
     _settings(page, "a balloon floating up", steps=10, frames=10, align=True)
     page.click("#animate")
-    status = _status(page, timeout=400_000)
+    status = _status(page, timeout=540_000)
     assert status.startswith("Done in") and "10 frames" in status, status
     page.wait_for_function("() => document.querySelector('#gif img')?.naturalWidth > 0")
     page.wait_for_timeout(500)
