@@ -4,6 +4,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.app-installed
+CHROMIUM ?= /usr/bin/chromium
+APP_ARGS ?=
 export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -26,10 +29,25 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned stack + flipsketch (idempotent)
 
-test: $(STAMP) ## Run the fast test suite (what CI runs)
+$(APP_STAMP): $(STAMP) requirements-app.lock
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -r requirements-app.lock
+	$(BIN)/pip check
+	@touch $(APP_STAMP)
+
+chromium: ## Debian's chromium for the browser tests (apt-get as root; nothing to do when it is there)
+	@test -x $(CHROMIUM) || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
+	  || echo "chromium is not installed (needs root + apt-get): the browser tests will skip"
+
+app-install: $(APP_STAMP) chromium ## Install the web app extra (gradio, playwright) and Debian's chromium (idempotent)
+
+app: app-install ## Start the web app on http://127.0.0.1:7860 (APP_ARGS="device=cuda port=7861 ...")
+	$(BIN)/flipsketch-app $(APP_ARGS)
+
+test: $(STAMP) app-install ## Run the fast test suite (what CI runs), the browser tests included
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
-test-all: $(STAMP) ## Run every test, slow ones included
+test-all: $(STAMP) app-install ## Run every test, slow ones included
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP) ## Run the main job end to end on the tiny default model
@@ -72,4 +90,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install test test-all demo eval-tiny data tiny-world tiny-world-gpu evidence bench lint format lock clean
+.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-gpu evidence bench lint format lock clean

@@ -17,11 +17,12 @@ Common settings (see conf/animate.yaml, conf/sampler/flipsketch.yaml, conf/outpu
     (tau1/tau2 null, the default: the paper's 10 and 15 of 25 steps, scaled to num_inference_steps)
   sampler.align=true|false  sampler.compose_spatial / compose_temporal=true|false
   sampler.faithful.<switch>=true   restore a behaviour of the authors' code
-  output.binarize=true output.fps=10 output.formats=[gif,mp4,png]
+  output.binarize=true output.fps=10 output.formats=[gif,mp4,png]  (add svg: traced vector frames)
   device=auto|cpu|cuda  dtype=auto|float32|float16|bfloat16  cpu_offload=false
     (dtype=auto: bfloat16 on a GPU that supports it, else float16; float32 on the CPU)
 Writes OUT/config.yaml (the composed config) and OUT/seed<S>/{animation.gif, animation.mp4,
-frames/NNN.png, meta.json (settings, git commit, torch/diffusers versions, UTC time, command line)}.
+frames/NNN.png, meta.json (settings, git commit, torch/diffusers versions, UTC time, command line)};
+with svg in output.formats also animation.svg (animated, plays in a browser) and svg/NNN.svg.
 Bad input ends with one line on stderr and exit code 2, with nothing written.
 """
 
@@ -141,30 +142,43 @@ def write_run_config(cfg, out: Path, record: dict) -> Path:
     return path
 
 
-def animate(cfg, argv: list[str] | None = None) -> list[Path]:
+def build_components(cfg, req: Request):
+    """The model the config names, on the request's device and dtype (text encoder and VAE kept on
+    the CPU with cpu_offload=true on a GPU)."""
+    import torch
+
+    from .models.registry import build_model_from_config
+
+    comps = build_model_from_config(cfg.model)
+    comps.to(device=req.device, dtype=req.dtype)
+    if cfg.cpu_offload and req.device.type == "cuda":
+        comps.text_encoder.to("cpu", dtype=torch.float32)
+        comps.vae.to("cpu", dtype=torch.float32)
+    return comps
+
+
+def animate(
+    cfg, argv: list[str] | None = None, components=None, command: str = "flipsketch-animate"
+) -> list[Path]:
     """The task: validate, build the model, sample every seed (and segment), write outputs.
     OUT is the run folder: OUT/config.yaml holds the composed config, each seed's meta.json the
-    git commit, library versions, UTC time and command line (`argv`: the overrides typed)."""
-    import torch
+    git commit, library versions, UTC time and command line (`argv`: the overrides typed).
+    `components`: a model already built by `build_components` for this config (the web app keeps
+    one loaded between requests); None builds it."""
     from omegaconf import OmegaConf
     from PIL import Image
 
-    from .models.registry import build_model_from_config
     from .outputs import binarize, write_animation
     from .pipeline import FlipSketchPipeline
 
     req = validate_request(cfg)
     device, dtype, output = req.device, req.dtype, req.output
 
-    comps = build_model_from_config(cfg.model)
-    comps.to(device=device, dtype=dtype)
-    if cfg.cpu_offload and device.type == "cuda":
-        comps.text_encoder.to("cpu", dtype=torch.float32)
-        comps.vae.to("cpu", dtype=torch.float32)
+    comps = build_components(cfg, req) if components is None else components
     pipe = FlipSketchPipeline(comps, req.sampler, device=device)
     from .provenance import provenance
 
-    record = provenance(None if argv is None else ["flipsketch-animate", *argv])
+    record = provenance(None if argv is None else [command, *argv])
     write_run_config(cfg, req.out, {k: v for k, v in record.items() if k != "versions"})
 
     written = []

@@ -1,4 +1,5 @@
-"""Post-processing and writing animations: Otsu binarisation, GIF, MP4, PNG frames, meta.json."""
+"""Post-processing and writing animations: Otsu binarisation, GIF, MP4, PNG frames, SVG (traced
+frames and an animated SVG, flipsketch.vector), meta.json."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-FORMATS = ("gif", "mp4", "png")
+FORMATS = ("gif", "mp4", "png", "svg")
 
 
 def check_output_config(node, prefix: str = "output") -> dict:
@@ -138,6 +139,10 @@ def write_animation(
             (tmp / "frames").mkdir()
             for i, f in enumerate(frames):
                 Image.fromarray(f).save(tmp / "frames" / f"{i:03d}.png")
+        if "svg" in formats:
+            from .vector import write_svgs
+
+            write_svgs(tmp, frames, fps, stem)
         (tmp / "meta.json").write_text(dumps_json(meta))
         if out_dir.exists():
             shutil.rmtree(out_dir)
