@@ -10,7 +10,8 @@ A one-off check that a refactoring of `FlipSketchPipeline.__call__` changes no o
 
 `--compare` prints the max |difference| of the final latents and of the uint8 frames for every
 configuration, for each `extra` override (e.g. `batch_streams=false`, the two-call path), and
-exits 1 unless the two-call path is byte-identical and every path is within --atol.
+exits 1 unless the two-call path is byte-identical and the batched path within --atol (measured:
+at most 4.4e-4 over these 4-step float32 samples; 2e-14 in float64, see tests/test_speed.py).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     ),
     "faithful_no_decay": (
         "tiny",
-        dict(reference_decay=False, align=False, faithful={"reference_cfg_pass": True, "reference_video": True}),
+        dict(
+            reference_decay=False, align=False, faithful={"reference_cfg_pass": True, "reference_video": True}
+        ),
     ),
     "shipped_tiny_world": ("tiny_pretrained", dict(num_inference_steps=4, align_iters=2, align_lr=0.1)),
 }
@@ -85,7 +88,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--save", help="write the outputs of the code on PYTHONPATH to this .pt file")
     ap.add_argument("--compare", help="compare the code on PYTHONPATH against this recorded .pt file")
-    ap.add_argument("--atol", type=float, default=1e-5, help="latent tolerance for non-default paths")
+    ap.add_argument(
+        "--atol",
+        type=float,
+        default=1e-3,
+        help="latent tolerance of the batched path (float32 noise, amplified by guidance over the steps)",
+    )
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.save:
