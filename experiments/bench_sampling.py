@@ -1,5 +1,9 @@
 """Benchmark: FlipSketch sampling cost relative to plain text-to-video sampling, side by side.
 
+The "two calls" rows run the reference and main streams as separate UNet calls
+(sampler.batch_streams=false); the rows above them batch them where frame counts are equal (step 0;
+every reference step with reference_decay=false); the last lines print the batched/two-call ratios.
+
 Every row runs on the same model, seeds, steps, frames and guidance, in one process, so the
 ratios are comparable. "plain" is text-to-video with no reference (sampler.reference_frame=false).
 
@@ -92,6 +96,11 @@ def main() -> None:
     variants = {
         "plain text-to-video": dict(reference_frame=False),
         "flipsketch, align off": dict(align=False),
+        "flipsketch, align off, two calls": dict(align=False, batch_streams=False),
+        "flipsketch, align off, no decay": dict(align=False, reference_decay=False),
+        "flipsketch, align off, no decay, two calls": dict(
+            align=False, reference_decay=False, batch_streams=False
+        ),
         "official structure, align off": dict(align=False, faithful={"reference_cfg_pass": True}),
         f"flipsketch, align {args.fast_iters}x lr {args.fast_lr:g}": dict(
             align_iters=args.fast_iters, align_lr=args.fast_lr
@@ -131,6 +140,9 @@ def main() -> None:
     for name, sec, peak, loss, calls in rows:
         loss_s = "-" if loss is None else f"{loss:.5f}"
         print(f"| {name} | {sec:.2f} | {sec / plain:.2f} | {peak / 2**20:.0f} | {loss_s} | {calls} |")
+    by = {r[0]: r[1] for r in rows}
+    for batched in ("flipsketch, align off", "flipsketch, align off, no decay"):
+        print(f"batched / two calls, {batched}: {by[batched] / by[batched + ', two calls']:.3f}")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,6 @@ def test_processors_run_save_and_compose_and_change_the_output(tiny):
             emb[:1],
             "save",
             num_frames=3,
-            copies=3,
             cond_start=0,
         )
         assert set(ctl.saves) == set(kinds)  # every attn1 layer saved its query and key

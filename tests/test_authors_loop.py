@@ -91,7 +91,7 @@ def authors_loop(comps, ctl, image, align: bool) -> torch.Tensor:
             if i <= tau2:  # section 3: the evolving reference video, sliced, saves its q/k
                 curr = max(1, N - i)
                 curr_copy = curr_copy[:, :, :curr]
-                ctl.set_mode("save", num_frames=curr, cond_start=0, copies=curr, ref_batch=2)
+                ctl.set_mode("save", ref_batch=2)
                 e2 = unet(torch.cat([curr_copy] * 2), t, encoder_hidden_states=torch.cat([empty] * 2)).sample
                 curr_copy = sched.step(e2[:1] + G * (e2[1:] - e2[:1]), t, curr_copy).prev_sample
                 ctl.set_mode("compose", num_frames=N, cond_start=1)
@@ -125,6 +125,7 @@ def faithful_config(align: bool) -> SamplerConfig:
             "align_iters": ITERS,
             "align_lr": LR,
             "align_checkpointing": False,  # the authors had none (it changes memory, not numbers)
+            "batch_streams": False,  # the authors' two UNet calls per step (batched: tests/test_speed.py)
             "faithful": FAITHFUL,
         }
     )
@@ -134,7 +135,8 @@ def test_all_faithful_switches_match_the_authors_loop(shipped):
     sketch = draw_sketch(64)
     cfg = faithful_config(align=False)
     ours = shipped(sketch, PROMPT, seeds=[SEED], config=cfg, output_type="latent").latents
-    theirs = authors_loop(shipped.c, shipped.controller, sketch, align=False)
+    with shipped.composition():  # the pipeline installs its processors for a call only
+        theirs = authors_loop(shipped.c, shipped.controller, sketch, align=False)
     assert float((ours - theirs).abs().max()) < 1e-4
     cfg.faithful.reference_video = False  # ours: copies of the stepped frame 0 (0.2 apart here)
     rebuilt = shipped(sketch, PROMPT, seeds=[SEED], config=cfg, output_type="latent").latents
@@ -144,6 +146,7 @@ def test_all_faithful_switches_match_the_authors_loop(shipped):
 def test_all_faithful_switches_match_the_authors_loop_with_alignment(shipped):
     sketch = draw_sketch(64)
     ours = shipped(sketch, PROMPT, seeds=[SEED], config=faithful_config(align=True), output_type="latent")
-    theirs = authors_loop(shipped.c, shipped.controller, sketch, align=True)
+    with shipped.composition():
+        theirs = authors_loop(shipped.c, shipped.controller, sketch, align=True)
     assert len(ours.stats["align_losses"]) == 2  # alignment ran at steps 0 and 1 (tau1 = 2 of 4)
     assert float((ours.latents - theirs).abs().max()) < 1e-4

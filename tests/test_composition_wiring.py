@@ -63,7 +63,7 @@ def test_spatial_composition_swaps_the_query_of_conditional_frames_below_copies(
     ref = torch.randn(copies, length, CH, generator=g, dtype=torch.float64)
     main = torch.randn(2 * b * frames, length, CH, generator=g, dtype=torch.float64)
 
-    ctl.set_mode("save", num_frames=copies, copies=copies, ref_batch=1)
+    ctl.set_mode("save", num_frames=copies, ref_batch=1)
     with torch.no_grad():
         attn(ref)
         q_ref = ref @ attn.to_q.weight.T
@@ -93,7 +93,7 @@ def test_temporal_composition_uses_the_reference_key_of_frame_zero(lam):
     ref = torch.randn(positions, copies, CH, generator=g, dtype=torch.float64)
     main = torch.randn(2 * b * positions, frames, CH, generator=g, dtype=torch.float64)
 
-    ctl.set_mode("save", num_frames=copies, copies=copies, ref_batch=1)
+    ctl.set_mode("save", num_frames=copies, ref_batch=1)
     with torch.no_grad():
         attn(ref)
         ctl.set_mode("compose", num_frames=frames, cond_start=b)
@@ -134,3 +134,65 @@ def test_the_wiring_tests_can_fail():
     logit = lambda kr: torch.einsum("nhjd,nhd->nhj", _heads(q), kr.view(-1, HEADS, CH // HEADS))  # noqa: E731
     assert (logit(k_first) - logit(k_last)).abs().max() > 1e-3
     assert (logit(k_first) - logit(v_first)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind, name", [("spatial", SPATIAL), ("temporal", TEMPORAL)])
+@pytest.mark.parametrize("ref_batch", [1, 2])
+def test_batched_call_equals_save_then_compose(kind, name, ref_batch):
+    """One call holding [reference entries, uncond, cond] gives, row for row, what a save call
+    followed by a compose call gives (float64, 1e-12); the reference rows attend plainly."""
+    attn, ctl = _attention(4), CompositionController(lambda_=0.7)
+    attn.set_processor(CompositionProcessor(name, kind, ctl))
+    frames, length, b = 4, 5, 2
+    g = torch.Generator().manual_seed(5)
+    if kind == "spatial":  # rows (entries * frames, L, C)
+        ref_entry = torch.randn(frames, length, CH, generator=g, dtype=torch.float64)
+        main = torch.randn(2 * b * frames, length, CH, generator=g, dtype=torch.float64)
+    else:  # rows (entries * positions, frames, C)
+        ref_entry = torch.randn(length, frames, CH, generator=g, dtype=torch.float64)
+        main = torch.randn(2 * b * length, frames, CH, generator=g, dtype=torch.float64)
+    ref = torch.cat([ref_entry] * ref_batch)
+    with torch.no_grad():
+        ctl.set_mode("save", ref_batch=ref_batch)
+        ref_alone = attn(ref)
+        ctl.set_mode("compose", num_frames=frames, cond_start=b)
+        two_calls = attn(main)
+        ctl.store.clear()
+        ctl.set_mode(
+            "batched",
+            num_frames=frames,
+            cond_start=ref_batch + b,
+            ref_batch=ref_batch,
+            batch=ref_batch + 2 * b,
+        )
+        one_call = attn(torch.cat([ref, main]))
+    rows = ref.shape[0]
+    torch.testing.assert_close(one_call[:rows], ref_alone, rtol=0, atol=1e-12)
+    torch.testing.assert_close(one_call[rows:], two_calls, rtol=0, atol=1e-12)
+    assert ctl.composes[name] == 2 and ctl.saves[name] == 2
+    ctl.set_mode("off")
+    plain = attn(main)
+    assert (
+        plain[b * (frames if kind == "spatial" else length) :]
+        - two_calls[b * (frames if kind == "spatial" else length) :]
+    ).abs().max() > 1e-3
+
+
+def test_save_keeps_only_what_the_composition_reads():
+    """Spatial layers keep the reference query (frames, L, C); temporal layers frame 0's key (P, C),
+    copied so that the reference call's tensors are freed."""
+    ctl = CompositionController()
+    sp, tp = _attention(0), _attention(1)
+    sp.set_processor(CompositionProcessor(SPATIAL, "spatial", ctl))
+    tp.set_processor(CompositionProcessor(TEMPORAL, "temporal", ctl))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, CH, generator=g, dtype=torch.float64)  # spatial: 3 frames; temporal: 3 positions
+    ctl.set_mode("save", ref_batch=1)
+    with torch.no_grad():
+        sp(x)
+        tp(x)
+    assert ctl.store[SPATIAL].shape == (3, 5, CH)
+    torch.testing.assert_close(ctl.store[SPATIAL], x @ sp.to_q.weight.T, rtol=0, atol=1e-12)
+    assert ctl.store[TEMPORAL].shape == (3, CH)
+    torch.testing.assert_close(ctl.store[TEMPORAL], x[:, 0] @ tp.to_k.weight.T, rtol=0, atol=1e-12)
+    assert ctl.store[TEMPORAL].untyped_storage().nbytes() == 3 * CH * 8  # a copy, not a view of the key

@@ -81,7 +81,11 @@ def test_unet_calls_are_exactly_what_the_method_needs(pipe, sketch):
     steps, tau1, tau2, iters = c.num_inference_steps, c.tau1, c.tau2, c.align_iters
     ref_calls = min(steps, max(tau2 + 1, tau1))
     expected = steps + steps + ref_calls + tau1 * (1 + iters)  # inversion + main + reference + alignment
-    assert out.stats["unet_calls"] == {"inversion": steps, "total": expected}
+    two_calls = pipe(sketch, "a ball bouncing", seeds=[0, 1], config=cfg(batch_streams=False))
+    assert two_calls.stats["unet_calls"] == {"inversion": steps, "total": expected}
+    # batched: at step 0 the reference video has N frames like the main stream: one call for both
+    assert out.stats["unet_calls"] == {"inversion": steps, "total": expected - 1}
+    assert out.stats["batched_steps"] == 1 and two_calls.stats["batched_steps"] == 0
 
 
 def test_degenerate_reference_guidance_costs_frames_and_changes_nothing(pipe, sketch):

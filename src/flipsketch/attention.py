@@ -7,15 +7,20 @@ read from the processor name (the only reliable way to tell layers apart):
 * temporal `...temp_attentions.K...attn1`, `transformer_in...attn1`   sees (B*H*W, F, C)
 
 An explicit `CompositionController` carries the state: in ``save`` mode (the reference stream) each
-layer stores its query and key; in ``compose`` mode (the main stream) the conditional half of the
-batch is composed:
+layer stores what the composition reads (a spatial layer its query, a temporal layer the key of
+frame 0); in ``compose`` mode (the main stream) the conditional half of the batch is composed. In
+``batched`` mode both streams share one UNet call (equal frame counts): the first ``ref_batch``
+entries are the reference stream, attended plainly, and the conditional main entries are composed
+with the reference entries' query and key of the same call, so nothing is stored:
 
 * C^S (spatial): for frames f < copies, the query of frame f is the reference query of frame f;
   keys and values stay the main stream's own.
 * C^T (temporal): logits L = Q K^T / sqrt(d); for each query frame j the logit against key frame 0
   becomes (Q_j . K_ref_0 / sqrt(d)) * (1 + lambda * j / lambda_denominator). Values unchanged.
 
-Cross-attention (`attn2`) keeps diffusers' own processor.
+Cross-attention (`attn2`) keeps diffusers' own processor. Attention runs through
+`F.scaled_dot_product_attention` everywhere (C^S only swaps queries) except on the conditional rows
+of composed temporal layers, whose logits C^T edits; those are (frames x frames) per position.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-MODES = ("off", "save", "compose")
+MODES = ("off", "save", "compose", "batched")
 
 
 def layer_kind(name: str) -> str | None:
@@ -49,11 +54,12 @@ class CompositionController:
     spatial: bool = True
     temporal: bool = True
     mode: str = "off"
-    num_frames: int = 1  # frames of the video in the current UNet call
-    cond_start: int = 0  # batch index where the conditional half of the main pass starts
-    copies: int = 1  # frames of the reference-stream video (decays from N to 1)
-    ref_batch: int = 1  # batch of the reference-stream call (2 for the degenerate official CFG pass)
-    store: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    num_frames: int = 1  # frames of the video in the current UNet call (compose, batched)
+    cond_start: int = 0  # batch index where the conditional main entries start (compose, batched)
+    ref_batch: int = 1  # reference-stream entries (2 for the degenerate official CFG pass; save, batched)
+    batch: int = 1  # entries in the whole call (batched)
+    # save mode: spatial layer -> its query (frames, L, C); temporal layer -> frame 0's key (P, C)
+    store: dict[str, torch.Tensor] = field(default_factory=dict)
     saves: Counter = field(default_factory=Counter)
     composes: Counter = field(default_factory=Counter)
 
@@ -149,30 +155,21 @@ class CompositionProcessor:
         out = None
         if ctl.mode == "save":  # keep the first batch entry: every entry is the same reference
             rows = query.shape[0] // max(1, ctl.ref_batch)
-            ctl.store[self.name] = (query[:rows].detach(), key[:rows].detach())
+            if self.kind == "spatial":
+                kept = query[:rows]  # (frames, L, C)
+            else:
+                kept = key[:rows, 0]  # (P, C): frame 0's key at every position
+            ctl.store[self.name] = kept.detach().clone()  # a copy: the call's q/k are freed
             ctl.saves[self.name] += 1
         elif ctl.mode == "compose" and self.name in ctl.store and attention_mask is None:
-            q_ref, k_ref = ctl.store[self.name]
-            if self.kind == "spatial" and ctl.spatial:
-                query = compose_spatial_query(query, q_ref, ctl.num_frames, ctl.cond_start)
-                ctl.composes[self.name] += 1
-            elif self.kind == "temporal" and ctl.temporal:
-                positions = k_ref.shape[0]
-                start = ctl.cond_start * positions
-                out = torch.empty_like(query)
-                out[start:] = temporal_composed_attention(
-                    query[start:],
-                    key[start:],
-                    value[start:],
-                    k_ref[:, 0],
-                    attn.heads,
-                    attn.scale,
-                    ctl.lambda_,
-                    ctl.lambda_denominator,
-                )
-                if start:
-                    out[:start] = self._sdpa(attn, query[:start], key[:start], value[:start], None)
-                ctl.composes[self.name] += 1
+            query, out = self._compose(attn, query, key, value, ctl.store[self.name])
+        elif ctl.mode == "batched" and attention_mask is None:
+            # the reference stream's first entry of this very call: frames 0.. (spatial rows are
+            # batch-major (B*F), temporal rows (B*P))
+            per_entry = ctl.num_frames if self.kind == "spatial" else query.shape[0] // ctl.batch
+            ref = query[:per_entry] if self.kind == "spatial" else key[:per_entry, 0]
+            ctl.saves[self.name] += 1
+            query, out = self._compose(attn, query, key, value, ref)
         if out is None:
             out = self._sdpa(attn, query, key, value, attention_mask)
 
@@ -183,6 +180,33 @@ class CompositionProcessor:
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor
+
+    def _compose(self, attn, query, key, value, ref):
+        """C^S or C^T on the conditional entries (from ctl.cond_start). `ref`: the reference query
+        (spatial) or frame 0's reference key (temporal). Returns (query, out); out is None when the
+        plain attention of the (possibly swapped) query remains to be computed."""
+        ctl = self.controller
+        if self.kind == "spatial" and ctl.spatial:
+            ctl.composes[self.name] += 1
+            return compose_spatial_query(query, ref, ctl.num_frames, ctl.cond_start), None
+        if self.kind == "temporal" and ctl.temporal:
+            start = ctl.cond_start * ref.shape[0]  # rows: entries x positions
+            out = torch.empty_like(query)
+            out[start:] = temporal_composed_attention(
+                query[start:],
+                key[start:],
+                value[start:],
+                ref,
+                attn.heads,
+                attn.scale,
+                ctl.lambda_,
+                ctl.lambda_denominator,
+            )
+            if start:
+                out[:start] = self._sdpa(attn, query[:start], key[:start], value[:start], None)
+            ctl.composes[self.name] += 1
+            return query, out
+        return query, None
 
     @staticmethod
     def _sdpa(attn, query, key, value, attention_mask):

@@ -72,6 +72,9 @@ class SamplerConfig:
     reference_frame: bool = True  # False = plain text-to-video (no inversion, no reference)
     vae_decode_chunk: int = 8
     output_reference_frame0: bool = False  # output frame 0 = the reference stream's frame 0
+    # one UNet call for the reference and the main stream at steps where their frame counts are
+    # equal (step 0; every reference step with reference_decay false); false: two calls, as before
+    batch_streams: bool = True
     faithful: FaithfulSwitches = field(default_factory=FaithfulSwitches)
 
     @classmethod

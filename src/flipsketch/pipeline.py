@@ -8,25 +8,34 @@ Example:
     >>> out.frames.shape  # (samples, frames, H, W, 3) uint8
     (2, 10, 64, 64, 3)
 
-Per step i of the DDIM loop (docs/METHOD.md):
-  1. i < tau1: iterative frame alignment of frames 1..N-1 against the reference frame;
-  2. i <= tau2: the reference stream (a video of max(1, N - i) frames, empty prompt) runs once with
-     the composition processors in ``save`` mode. Ours: copies of its stepped frame 0; with
-     ``sampler.faithful.reference_video`` the authors' evolving video, sliced to its first frames;
-  3. the main stream runs once with classifier-free guidance; its conditional half is composed;
-  4. both streams take a DDIM step.
+`__call__` reads as numbered steps (docs/METHOD.md): check inputs, encode the prompts, invert the
+sketch to the reference latent z_T^ref, prepare the latents (frame 0 of every sample is z_T^ref,
+also of latents a caller passes), plan the schedule, denoise, decode. Per denoising step i:
+
+  a. i < tau1: iterative frame alignment of frames 1..N-1 against the reference frame;
+  b. the reference stream (a video of max(1, N - i) frames, empty prompt) and the main stream
+     (classifier-free guidance, its conditional half composed while i <= tau2) run through the UNet;
+     the reference stream's layers hand their query and key to the main stream's (`ReferenceStep`);
+  c. both streams take a DDIM step.
+
+The reference stream runs while i <= tau2 (composition needs its query/key) and while i < tau1
+(alignment's target is its current frame 0, so it must keep stepping even after composition ends:
+there its layers attend plainly, "off"). With ``sampler.output_reference_frame0`` it keeps stepping
+to the last step (one frame) and its frame 0 replaces the main stream's frame 0 in the output.
+Ours: copies of its stepped frame 0; with ``sampler.faithful.reference_video`` the authors' evolving
+video, sliced to its first frames. Where both streams have the same frame count (step 0; every
+step with ``reference_decay`` false) and ``sampler.batch_streams`` is on they share one UNet call.
 tau1/tau2 null (the default) are the paper's 10 and 15 of 25 steps scaled to the step count
-(`SamplerConfig.resolved_taus`). The reference latent comes from DDIM inversion of the sketch and is
-frame 0 of every sample, also of latents a caller passes (`latents=`). With
-``sampler.output_reference_frame0`` the reference stream keeps stepping to the last step (one frame)
-and its frame 0 replaces the main stream's frame 0 in the output.
+(`SamplerConfig.resolved_taus`). The composition processors are installed for the duration of a
+call only (`FlipSketchPipeline.composition`), so the UNet is left as the caller gave it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +43,7 @@ import torch
 from PIL import Image
 
 from .alignment import align_frames
-from .attention import CompositionController, install_composition
+from .attention import CompositionController, install_composition, layer_kind
 from .config import SamplerConfig
 from .errors import UserError
 from .inversion import ddim_invert
@@ -84,18 +93,18 @@ class _Progress:
     later step, so a per-step ETA is wrong by minutes. The bar names the step and the alignment
     iteration it is in (and the alignment loss)."""
 
-    def __init__(self, enabled, cfg, b, use_cfg, align_on, tau1, ref_steps_to, ref_until):
+    def __init__(self, enabled: bool, cfg: SamplerConfig, b: int, plan: _Schedule):
         self.bar, self.done, self.label = None, 0, ""
         n, steps = cfg.num_frames, cfg.num_inference_steps
         per_iter = ALIGN_PASS_COST[bool(cfg.align_checkpointing)] * b * n
         self.align_units = per_iter
         total = 0
         for i in range(steps):
-            if align_on and i < tau1:
+            if plan.aligns(i):
                 total += 1 + cfg.align_iters * per_iter  # eta_1 (the reference alone) + the iterations
-            if i < ref_steps_to:
-                total += (max(1, n - i) if cfg.reference_decay else n) if i < ref_until else 1
-            total += (2 if use_cfg else 1) * b * n
+            if plan.reference_runs(i):
+                total += plan.reference_frames(i)
+            total += (2 if plan.use_cfg else 1) * b * n
         self.align_iters, self.total = cfg.align_iters, total
         if not enabled:
             return
@@ -134,6 +143,81 @@ class _Progress:
             self.bar = None
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """What runs at each denoising step i (docs/METHOD.md; the module docstring says why)."""
+
+    n: int  # frames of the main stream
+    use_cfg: bool  # classifier-free guidance: the main stream's batch is [uncond, cond]
+    tau1: int
+    tau2: int
+    composing: bool  # C^S or C^T on at all
+    align: bool  # frame alignment on at all
+    ref_until: int  # the reference stream is a video (composition, alignment) while i < ref_until
+    ref_steps_to: int  # it steps while i < ref_steps_to (after ref_until: one frame, frame 0 only)
+    decay: bool  # the reference video has max(1, N - i) frames, else N
+    reference_cfg_pass: bool  # faithful: the degenerate two-prompt guidance pass on the reference
+
+    @classmethod
+    def of(cls, cfg: SamplerConfig, steps: int) -> _Schedule:
+        tau1, tau2 = cfg.resolved_taus()
+        align = cfg.reference_frame and cfg.align and cfg.align_iters > 0
+        ref_until = max(tau2 + 1 if cfg.composing else 0, tau1 if align else 0)
+        ref_steps_to = (steps if cfg.output_reference_frame0 else ref_until) if cfg.reference_frame else 0
+        return cls(
+            n=cfg.num_frames,
+            use_cfg=cfg.guidance_scale > 1.0,
+            tau1=tau1,
+            tau2=tau2,
+            composing=cfg.composing,
+            align=align,
+            ref_until=ref_until,
+            ref_steps_to=ref_steps_to,
+            decay=cfg.reference_decay,
+            reference_cfg_pass=cfg.faithful.reference_cfg_pass,
+        )
+
+    def aligns(self, i: int) -> bool:
+        return self.align and i < self.tau1
+
+    def composes(self, i: int) -> bool:
+        return self.composing and i <= self.tau2
+
+    def reference_runs(self, i: int) -> bool:
+        return i < self.ref_steps_to
+
+    def reference_frames(self, i: int) -> int:
+        if i >= self.ref_until:
+            return 1  # output_reference_frame0 only: frame 0 keeps stepping
+        return max(1, self.n - i) if self.decay else self.n
+
+    def reference_entries(self, i: int) -> int:
+        """Batch entries of the reference stream: 2 for the faithful degenerate guidance pass."""
+        return 2 if self.reference_cfg_pass and i < self.ref_until else 1
+
+
+@dataclass
+class ReferenceStep:
+    """The reference stream at one step: its UNet input and how its noise prediction is read."""
+
+    video: torch.Tensor  # (1, 4, frames, h, w)
+    entries: int  # 1, or 2 for the faithful degenerate guidance pass (both prompts empty)
+    guidance_scale: float
+
+    @property
+    def frames(self) -> int:
+        return self.video.shape[2]
+
+    def unet_input(self, empty_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cat([self.video] * self.entries), torch.cat([empty_emb] * self.entries)
+
+    def guided(self, eps: torch.Tensor) -> torch.Tensor:
+        """The reference stream's noise from its entries' predictions."""
+        if self.entries == 1:
+            return eps
+        return eps[:1] + self.guidance_scale * (eps[1:] - eps[:1])
+
+
 class FlipSketchPipeline:
     def __init__(self, components: Components, config: SamplerConfig | None = None, device=None):
         self.c = components
@@ -142,7 +226,34 @@ class FlipSketchPipeline:
         self.device = torch.device(device) if device else next(components.unet.parameters()).device
         self.dtype = next(components.unet.parameters()).dtype
         self.controller = CompositionController()
-        self.composed_layers = install_composition(components.unet, self.controller)
+        # {processor name: "spatial" | "temporal"}: the self-attention layers a call composes
+        self.composed_layers = {
+            name: kind for name in components.unet.attn_processors if (kind := layer_kind(name)) is not None
+        }
+        self._installed = 0  # nesting depth of `composition()`
+
+    @contextmanager
+    def composition(self, cfg: SamplerConfig | None = None) -> Iterator[CompositionController]:
+        """The composition processors on the UNet's self-attention layers for the duration of the
+        block (re-entrant), the processors it had before put back after; the controller set from
+        `cfg` (lambda, C^S/C^T switches) and left in "off" mode."""
+        ctl = self.controller
+        if cfg is not None:
+            ctl.lambda_, ctl.lambda_denominator = cfg.lambda_, cfg.lambda_denominator
+            ctl.spatial, ctl.temporal = cfg.compose_spatial, cfg.compose_temporal
+        unet = self.c.unet
+        saved = unet.attn_processors if self._installed == 0 else None
+        if saved is not None:
+            install_composition(unet, ctl)
+        self._installed += 1
+        try:
+            yield ctl
+        finally:
+            self._installed -= 1
+            ctl.set_mode("off")
+            if saved is not None:
+                ctl.store.clear()
+                unet.set_attn_processor(saved)
 
     # ------------------------------------------------------------------ inputs
     def check_inputs(self, prompt: str, seeds: Sequence[int], cfg: SamplerConfig) -> None:
@@ -188,14 +299,14 @@ class FlipSketchPipeline:
             with torch.no_grad():
                 return unet(z, t, encoder_hidden_states=empty_emb).sample
 
-        self.controller.set_mode("off")
-        zt = ddim_invert(
-            eps_fn,
-            z0,
-            self.c.scheduler.config,
-            cfg.num_inference_steps,
-            cfg.faithful.inversion_model_timestep,
-        )
+        with self.composition():  # "off": plain attention, through the same processors as sampling
+            zt = ddim_invert(
+                eps_fn,
+                z0,
+                self.c.scheduler.config,
+                cfg.num_inference_steps,
+                cfg.faithful.inversion_model_timestep,
+            )
         return zt.mean(dim=2, keepdim=True)  # average the faithful 5 samples (no-op for 1)
 
     def prepare_latents(
@@ -254,21 +365,14 @@ class FlipSketchPipeline:
         noise; their frame 0 is replaced by the inverted reference latent, as the authors mask it in
         (plain text-to-video keeps them whole). The seeds then only label the samples (and seed the
         faithful posterior sample)."""
-        cfg = SamplerConfig.from_dict((config or self.config).to_dict())
-        if num_frames is not None:
-            cfg.num_frames = num_frames
-        if num_inference_steps is not None:
-            cfg.num_inference_steps = num_inference_steps
-        if guidance_scale is not None:
-            cfg.guidance_scale = guidance_scale
+        # 1. settings and inputs
+        cfg = self._call_config(config, num_frames, num_inference_steps, guidance_scale)
         seeds = [int(s) for s in seeds]
         self.check_inputs(prompt, seeds, cfg)
         if cfg.reference_frame and sketch is None:
             raise UserError(
                 "a sketch is required (or set sampler.reference_frame=false for plain text-to-video)"
             )
-
-        unet, ctl = self.c.unet, self.controller
         n, b = cfg.num_frames, len(seeds)
         if latents is not None:
             want = (b, 4, n, self.c.latent_size, self.c.latent_size)
@@ -277,152 +381,108 @@ class FlipSketchPipeline:
                     f"latents must have shape {want} (one sample per seed, num_frames={n}), "
                     f"got {tuple(latents.shape)}"
                 )
-        tau1, tau2 = cfg.resolved_taus()
-        use_cfg = cfg.guidance_scale > 1.0
         t0 = time.perf_counter()
-        counter = _CallCounter(unet)  # counts every UNet call (measure_alignment adds one per align step)
-        stats: dict = {"align_losses": [], "unet_calls": {}}
-        ctl.reset_counters()
-        ctl.lambda_, ctl.lambda_denominator = cfg.lambda_, cfg.lambda_denominator
-        ctl.spatial, ctl.temporal = cfg.compose_spatial, cfg.compose_temporal
+        counter = _CallCounter(self.c.unet)  # every UNet call (measure_alignment adds one per align step)
+        stats: dict = {"align_losses": [], "batched_steps": 0}
+        self.controller.reset_counters()
+        bar = None
         try:
-            emb = self.encode_prompt([cfg.negative_prompt, "", prompt])
-            neg_emb, empty_emb, cond_emb = emb[0:1], emb[1:2], emb[2:3]
-            main_emb = (
-                torch.cat([neg_emb.expand(b, -1, -1), cond_emb.expand(b, -1, -1)])
-                if use_cfg
-                else cond_emb.expand(b, -1, -1)
-            )
+            with self.composition(cfg):
+                # 2. prompts: [negative, empty, prompt]; the main stream's batch is [uncond, cond] x b
+                neg_emb, empty_emb, cond_emb = self.encode_prompt([cfg.negative_prompt, "", prompt]).split(1)
+                main_emb = cond_emb.expand(b, -1, -1)
+                if cfg.guidance_scale > 1.0:
+                    main_emb = torch.cat([neg_emb.expand(b, -1, -1), main_emb])
 
-            image, ref = None, None
-            if cfg.reference_frame:
-                image = (
-                    sketch
-                    if isinstance(sketch, Image.Image)
-                    else load_sketch(sketch, self.c.resolution, cfg.faithful.squash_aspect)
-                )
-                if image.size != (self.c.resolution, self.c.resolution):
-                    image = image.convert("RGB").resize((self.c.resolution,) * 2, Image.Resampling.LANCZOS)
-                z0 = self.encode_sketch(image, cfg, seeds[0])
-                ref = self.invert(z0, empty_emb, cfg)
-            calls_after_inversion = counter.calls
-            reference_latent = None if ref is None else ref.clone()
-            if latents is None:
-                latents = self.prepare_latents(ref, seeds, n)
-            else:  # the caller's noise for frames 1..; frame 0 is the reference, as the authors mask it in
-                latents = latents.to(self.device, self.dtype).clone()
-                if ref is not None:
-                    latents[:, :, :1] = ref.to(self.dtype)
+                # 3. the reference latent z_T^ref: the sketch encoded and DDIM-inverted
+                image, ref = None, None
+                if cfg.reference_frame:
+                    image = self._sketch_image(sketch, cfg)
+                    ref = self.invert(self.encode_sketch(image, cfg, seeds[0]), empty_emb, cfg)
+                calls_after_inversion = counter.calls
+                reference_latent = None if ref is None else ref.clone()
 
-            sched = type(self.c.scheduler).from_config(self.c.scheduler.config)
-            sched.set_timesteps(cfg.num_inference_steps)
-            ref_until = 0
-            if cfg.composing:
-                ref_until = tau2 + 1
-            align_on = cfg.reference_frame and cfg.align and cfg.align_iters > 0
-            if align_on:
-                ref_until = max(ref_until, tau1)
-            # output_reference_frame0: after ref_until the stream keeps stepping, one frame, one call
-            ref_steps_to = len(sched.timesteps) if cfg.output_reference_frame0 else ref_until
-            ref_video = None  # faithful.reference_video: the authors' evolving reference video
-            if ref is not None and cfg.faithful.reference_video:
-                ref_video = ref.expand(-1, -1, n, -1, -1)
-
-            steps = list(enumerate(sched.timesteps))
-            bar = _Progress(
-                progress,
-                cfg,
-                b,
-                use_cfg,
-                align_on,
-                tau1,
-                ref_steps_to if ref is not None else 0,
-                ref_until,
-            )
-            for i, t in steps:
-                bar.step(i, len(steps))
-                composing_now = cfg.composing and i <= tau2
-                if align_on and i < tau1:
-                    ctl.set_mode("off")
-                    res = align_frames(
-                        unet,
-                        latents,
-                        ref,
-                        t,
-                        cond_emb.expand(b, -1, -1),
-                        empty_emb,
-                        iters=cfg.align_iters,
-                        lr=cfg.align_lr,
-                        checkpointing=cfg.align_checkpointing,
-                        variable_dtype=torch.bfloat16 if cfg.faithful.align_bf16 else torch.float32,
-                        drop_last_update=cfg.faithful.align_drop_last_update,
-                        measure_final=measure_alignment,
-                        on_iter=bar.align_iter,
-                    )
-                    latents = res.latents
-                    stats["align_losses"].append(res.losses)
-                    stats["align_final_loss"] = res.final_loss
-                if ref is not None and i < ref_steps_to:
-                    in_window = i < ref_until  # composition/alignment need it; after: frame 0 only
-                    copies = (max(1, n - i) if cfg.reference_decay else n) if in_window else 1
-                    cfg_pass = cfg.faithful.reference_cfg_pass and in_window
-                    ctl.set_mode(
-                        "save" if composing_now else "off",
-                        num_frames=copies,
-                        cond_start=0,
-                        copies=copies,
-                        ref_batch=2 if cfg_pass else 1,
-                    )
-                    video = (
-                        ref.expand(-1, -1, copies, -1, -1) if ref_video is None else ref_video[:, :, :copies]
-                    )
-                    with torch.no_grad():
-                        if cfg_pass:  # degenerate: both prompts empty
-                            e2 = unet(
-                                torch.cat([video] * 2),
-                                t,
-                                encoder_hidden_states=torch.cat([empty_emb] * 2),
-                            ).sample
-                            eps_ref = e2[:1] + cfg.guidance_scale * (e2[1:] - e2[:1])
-                        else:
-                            eps_ref = unet(video, t, encoder_hidden_states=empty_emb).sample
-                    bar.advance(copies)
-                    stepped = sched.step(eps_ref, t, video).prev_sample
-                    if ref_video is not None:
-                        ref_video = stepped  # sliced to the next step's frames at the next step
-                    ref_next = stepped[:, :, :1]
+                # 4. starting latents: frame 0 is the reference, frames 1.. seeded noise (or the caller's)
+                if latents is None:
+                    latents = self.prepare_latents(ref, seeds, n)
                 else:
-                    ref_next = ref
-                ctl.set_mode(
-                    "compose" if composing_now else "off", num_frames=n, cond_start=b if use_cfg else 0
+                    latents = latents.to(self.device, self.dtype).clone()
+                    if ref is not None:
+                        latents[:, :, :1] = ref.to(self.dtype)
+
+                # 5. timesteps and what runs at each step
+                sched = type(self.c.scheduler).from_config(self.c.scheduler.config)
+                sched.set_timesteps(cfg.num_inference_steps)
+                plan = _Schedule.of(cfg, len(sched.timesteps))
+                # faithful.reference_video: the authors' evolving reference video; ours: copies of frame 0
+                ref_video = (
+                    ref.expand(-1, -1, n, -1, -1)
+                    if ref is not None and cfg.faithful.reference_video
+                    else None
                 )
-                x = torch.cat([latents, latents]) if use_cfg else latents
-                with torch.no_grad():
-                    eps = unet(x, t, encoder_hidden_states=main_emb).sample
-                if use_cfg:
-                    eps_u, eps_c = eps.chunk(2)
-                    eps = eps_u + cfg.guidance_scale * (eps_c - eps_u)
-                latents = sched.step(eps, t, latents).prev_sample
-                bar.advance(x.shape[0] * n)
-                ref = ref_next
-            bar.close()
-            ctl.set_mode("off")
-            ctl.store.clear()
-            if cfg.output_reference_frame0 and ref is not None:
-                latents = latents.clone()
-                latents[:, :, :1] = ref.to(latents.dtype)
-            frames = self.decode_latents(latents, cfg.vae_decode_chunk) if output_type == "np" else None
+                bar = _Progress(progress, cfg, b, plan)
+
+                # 6. denoising loop
+                for i, t in enumerate(sched.timesteps):
+                    bar.step(i, len(sched.timesteps))
+                    # 6a. frame alignment (i < tau1)
+                    if plan.aligns(i):
+                        res = self._align(
+                            latents,
+                            ref,
+                            t,
+                            cond_emb.expand(b, -1, -1),
+                            empty_emb,
+                            cfg,
+                            bar,
+                            measure_alignment,
+                        )
+                        latents = res.latents
+                        stats["align_losses"].append(res.losses)
+                        stats["align_final_loss"] = res.final_loss
+                    # 6b. the noise predictions of both streams
+                    reference = None
+                    if ref is not None and plan.reference_runs(i):
+                        frames = plan.reference_frames(i)
+                        video = (
+                            ref.expand(-1, -1, frames, -1, -1)
+                            if ref_video is None
+                            else ref_video[:, :, :frames]
+                        )
+                        reference = ReferenceStep(video, plan.reference_entries(i), cfg.guidance_scale)
+                    eps_ref, eps, batched = self._predict_noise(
+                        i, t, latents, main_emb, empty_emb, reference, plan, cfg
+                    )
+                    stats["batched_steps"] += batched
+                    # 6c. both streams take a DDIM step
+                    if reference is not None:
+                        bar.advance(reference.frames)
+                        stepped = sched.step(eps_ref, t, reference.video).prev_sample
+                        if ref_video is not None:
+                            ref_video = stepped  # sliced to the next step's frames at the next step
+                        ref_next = stepped[:, :, :1]
+                    else:
+                        ref_next = ref
+                    latents = sched.step(eps, t, latents).prev_sample
+                    bar.advance((2 if plan.use_cfg else 1) * b * n)
+                    ref = ref_next
+                bar.close()
         finally:
             counter.close()
-            ctl.set_mode("off")
-            if "bar" in locals():
+            if bar is not None:
                 bar.close()
+
+        # 7. output: frame 0 from the reference stream if asked, decoded
+        if cfg.output_reference_frame0 and ref is not None:
+            latents = latents.clone()
+            latents[:, :, :1] = ref.to(latents.dtype)
+        frames = self.decode_latents(latents, cfg.vae_decode_chunk) if output_type == "np" else None
         stats.update(
             seconds=time.perf_counter() - t0,
             unet_calls={"inversion": calls_after_inversion, "total": counter.calls},
             unet_frames=counter.frames,
-            composed_calls=dict(ctl.composes),
-            saved_calls=dict(ctl.saves),
+            composed_calls=dict(self.controller.composes),
+            saved_calls=dict(self.controller.saves),
             tau=cfg.taus_used(),  # the tau actually used
         )
         return FlipSketchOutput(
@@ -434,3 +494,93 @@ class FlipSketchPipeline:
             stats=stats,
             reference_stream_latent=ref,
         )
+
+    # ------------------------------------------------------------------ the steps of a call
+    def _call_config(self, config, num_frames, num_inference_steps, guidance_scale) -> SamplerConfig:
+        """A copy of the pipeline's (or the given) settings with the call's arguments applied."""
+        cfg = SamplerConfig.from_dict((config or self.config).to_dict())
+        if num_frames is not None:
+            cfg.num_frames = num_frames
+        if num_inference_steps is not None:
+            cfg.num_inference_steps = num_inference_steps
+        if guidance_scale is not None:
+            cfg.guidance_scale = guidance_scale
+        return cfg
+
+    def _sketch_image(self, sketch, cfg: SamplerConfig) -> Image.Image:
+        image = (
+            sketch
+            if isinstance(sketch, Image.Image)
+            else load_sketch(sketch, self.c.resolution, cfg.faithful.squash_aspect)
+        )
+        if image.size != (self.c.resolution, self.c.resolution):
+            image = image.convert("RGB").resize((self.c.resolution,) * 2, Image.Resampling.LANCZOS)
+        return image
+
+    def _align(self, latents, ref, t, cond_emb, empty_emb, cfg: SamplerConfig, bar, measure: bool):
+        """Step 6a: frames 1.. optimised against the reference frame; the UNet attends plainly."""
+        self.controller.set_mode("off")
+        return align_frames(
+            self.c.unet,
+            latents,
+            ref,
+            t,
+            cond_emb,
+            empty_emb,
+            iters=cfg.align_iters,
+            lr=cfg.align_lr,
+            checkpointing=cfg.align_checkpointing,
+            variable_dtype=torch.bfloat16 if cfg.faithful.align_bf16 else torch.float32,
+            drop_last_update=cfg.faithful.align_drop_last_update,
+            measure_final=measure,
+            on_iter=bar.align_iter,
+        )
+
+    def _predict_noise(
+        self,
+        i: int,
+        t,
+        latents: torch.Tensor,
+        main_emb: torch.Tensor,
+        empty_emb: torch.Tensor,
+        reference: ReferenceStep | None,
+        plan: _Schedule,
+        cfg: SamplerConfig,
+    ) -> tuple[torch.Tensor | None, torch.Tensor, bool]:
+        """Step 6b: (the reference stream's noise or None, the main stream's guided noise, whether
+        the two streams shared one UNet call). While composing (i <= tau2) the reference stream's
+        layers hand their query/key to the main stream's conditional entries; otherwise every layer
+        attends plainly ("off")."""
+        unet, ctl = self.c.unet, self.controller
+        x = torch.cat([latents, latents]) if plan.use_cfg else latents
+        main_cond_start = latents.shape[0] if plan.use_cfg else 0
+        compose = plan.composes(i)
+        batched = reference is not None and cfg.batch_streams and reference.frames == plan.n
+        with torch.no_grad():
+            if batched:  # one call: [reference entries, main uncond, main cond]
+                r = reference.entries
+                video, ref_emb = reference.unet_input(empty_emb)
+                ctl.set_mode(
+                    "batched" if compose else "off",
+                    num_frames=plan.n,
+                    cond_start=r + main_cond_start,
+                    ref_batch=r,
+                    batch=r + x.shape[0],
+                )
+                out = unet(
+                    torch.cat([video, x]), t, encoder_hidden_states=torch.cat([ref_emb, main_emb])
+                ).sample
+                eps_ref, eps = reference.guided(out[:r]), out[r:]
+            else:
+                eps_ref = None
+                if reference is not None:
+                    video, ref_emb = reference.unet_input(empty_emb)
+                    ctl.set_mode("save" if compose else "off", ref_batch=reference.entries)
+                    eps_ref = reference.guided(unet(video, t, encoder_hidden_states=ref_emb).sample)
+                ctl.set_mode("compose" if compose else "off", num_frames=plan.n, cond_start=main_cond_start)
+                eps = unet(x, t, encoder_hidden_states=main_emb).sample
+            ctl.set_mode("off")
+        if plan.use_cfg:
+            eps_u, eps_c = eps.chunk(2)
+            eps = eps_u + cfg.guidance_scale * (eps_c - eps_u)
+        return eps_ref, eps, batched

@@ -79,7 +79,6 @@ class SampleVideos(pl.Callback):
         from ..pipeline import FlipSketchPipeline
 
         unet = pl_module.unet
-        saved = unet.attn_processors  # the pipeline installs its own processors: put ours back after
         was_training = pl_module.training
         params = pl_module.lora_params()
         flags = [p.requires_grad for p in params]
@@ -101,7 +100,7 @@ class SampleVideos(pl.Callback):
                             paths.append(path)
                             captions.append(f"{prompt} (seed {s})")
         finally:
-            unet.set_attn_processor(saved)
+            # (the pipeline installs its composition processors for each call only and puts ours back)
             if getattr(pl_module, "activation_checkpointing", False):
                 enable_block_checkpointing(unet)  # alignment's checkpointing context unwraps the blocks
             for p, flag in zip(params, flags, strict=True):

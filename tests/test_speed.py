@@ -1,0 +1,120 @@
+"""Speed work on the sampler: both streams in one UNet call where frame counts are equal, the
+composition processors installed for a call only, and the GPU check script (CPU, tiny settings)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from flipsketch.attention import CompositionProcessor
+from flipsketch.config import SamplerConfig
+from flipsketch.pipeline import FlipSketchPipeline
+
+from .conftest import draw_sketch
+
+FAST = dict(num_frames=4, num_inference_steps=4, tau1=2, tau2=2, align_iters=2, guidance_scale=5.0)
+
+
+@pytest.fixture(scope="module")
+def tiny64(tiny):
+    return copy.deepcopy(tiny).to(dtype=torch.float64)
+
+
+def _pair(comps, **over):
+    """The same sample through two calls per step and through one batched call."""
+    sketch = draw_sketch(64)
+    outs = []
+    for batched in (False, True):
+        cfg = SamplerConfig.from_dict({**FAST, **over, "batch_streams": batched})
+        outs.append(FlipSketchPipeline(comps, cfg)(sketch, "a ball", seeds=[0, 1], output_type="latent"))
+    return outs
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},  # alignment, composition, the reference video decaying: batched at step 0
+        {"reference_decay": False, "align": False, "tau2": 4},  # every step batched
+        {"reference_decay": False, "faithful": {"reference_cfg_pass": True, "reference_video": True}},
+        {"compose_spatial": False, "lambda_": 1.0, "reference_decay": False},
+    ],
+)
+def test_batched_streams_equal_two_calls_in_float64(tiny64, over):
+    two, one = _pair(tiny64, **over)
+    assert float((two.latents - one.latents).abs().max()) < 1e-10
+    assert one.stats["batched_steps"] >= 1 and two.stats["batched_steps"] == 0
+    assert one.stats["composed_calls"] == two.stats["composed_calls"]
+
+
+def test_batched_streams_halve_the_calls_of_composing_steps(tiny):
+    over = {"reference_decay": False, "align": False, "tau2": 4}  # the reference stream at all 4 steps
+    two, one = _pair(tiny, **over)
+    steps = FAST["num_inference_steps"]
+    assert two.stats["unet_calls"] == {"inversion": steps, "total": steps + 2 * steps}
+    assert one.stats["unet_calls"] == {"inversion": steps, "total": steps + steps}  # 2 -> 1 per step
+    assert one.stats["unet_frames"] == two.stats["unet_frames"]  # the same work, fewer launches
+    # float32: one denoising step agrees within 1e-5 (over many steps guidance amplifies float noise)
+    two1, one1 = _pair(tiny, **{**over, "num_inference_steps": 1, "tau1": 1, "tau2": 1})
+    assert float((two1.latents - one1.latents).abs().max()) < 1e-5
+
+
+def test_processors_are_installed_for_a_call_only(tiny):
+    unet = tiny.unet
+    before = unet.attn_processors
+    pipe = FlipSketchPipeline(tiny, SamplerConfig.from_dict(FAST))
+    assert all(unet.attn_processors[k] is before[k] for k in before)  # construction changes nothing
+    seen = {}
+
+    def spy(module, args):
+        seen.update({n: p for n, p in unet.attn_processors.items() if isinstance(p, CompositionProcessor)})
+
+    h = unet.register_forward_pre_hook(spy)
+    try:
+        pipe(draw_sketch(64), "a ball", seeds=[0], output_type="latent")
+    finally:
+        h.remove()
+    assert set(seen) == set(pipe.composed_layers) and len(seen) > 0  # composed during the call
+    assert all(unet.attn_processors[k] is before[k] for k in before)  # and put back after
+    with pytest.raises(RuntimeError):  # put back when a call fails half-way too
+        with pipe.composition():
+            assert isinstance(unet.attn_processors[next(iter(pipe.composed_layers))], CompositionProcessor)
+            raise RuntimeError("boom")
+    assert all(unet.attn_processors[k] is before[k] for k in before)
+
+
+def _device_check(tmp_path, *args):
+    import importlib.util
+
+    from .conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("device_check", REPO / "experiments" / "device_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path), "--device", "cpu", "--tiny", *args]) == 0
+    return json.loads((tmp_path / "results.json").read_text()), (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.slow  # about 15 s: builds the tiny model, warms up, samples once
+def test_device_check_budget_guard_keeps_what_ran(tmp_path):
+    data, md = _device_check(tmp_path, "--budget-s", "0")
+    assert [r["variant"] for r in data["sampling"]] == ["plain text-to-video"]  # the first always runs
+    assert len(data["notes"]) == len(data["sampling"]) + 4 + 2 - 1  # 4 variants + 2 training steps skipped
+    assert all("skipped" in n for n in data["notes"]) and "skipped" in md
+
+
+@pytest.mark.slow
+def test_device_check_runs_on_cpu_with_tiny_settings(tmp_path):
+    data, md = _device_check(tmp_path, "--train-steps", "1")
+    rows = {r["variant"]: r for r in data["sampling"]}
+    assert len(rows) == 5 and not data["notes"]
+    assert rows["plain text-to-video"]["unet_calls"] == 4  # 4 steps, guidance in one call
+    two, one = rows["flipsketch, align off, two calls"], rows["flipsketch, align off"]
+    assert one["unet_calls"] == two["unet_calls"] - 1 and one["unet_frames"] == two["unet_frames"]
+    assert rows["paper alignment (10x)"]["unet_calls"] > rows["sampler=fast (align 3x)"]["unet_calls"]
+    assert [r["checkpointing"] for r in data["training"]] == [False, True]
+    assert all(r["step_s"] > 0 for r in data["training"])
+    assert "| fp32 | paper alignment (10x) |" in md and "activation checkpointing" in md
+    assert any("batched / two calls" in k for k in data["goals"])
