@@ -77,7 +77,7 @@ def test_lambda_changes_the_output(pipe, sketch):
 
 def test_unet_calls_are_exactly_what_the_method_needs(pipe, sketch):
     c = cfg()
-    out = pipe(sketch, "a ball bouncing", seeds=[0, 1], config=c)
+    out = pipe(sketch, "a ball bouncing", seeds=[0, 1], config=cfg(batch_streams=True))
     steps, tau1, tau2, iters = c.num_inference_steps, c.tau1, c.tau2, c.align_iters
     ref_calls = min(steps, max(tau2 + 1, tau1))
     expected = steps + steps + ref_calls + tau1 * (1 + iters)  # inversion + main + reference + alignment
