@@ -131,10 +131,11 @@ def heldout_hashes() -> set[str]:
 
 
 def excluded(src: Source, exclude: tuple[str, ...], held: set[str] | None = None) -> bool:
-    """Is a static source left out: named in `exclude`, or (with "heldout") a copy of a held-out sketch."""
+    """Is a static source left out: named in `exclude`, or (with "heldout") a copy of a held-out sketch.
+    Call it only on sources that read_source accepted: it reads the file."""
     if src.path.stem in exclude:
         return True
-    if HELDOUT in exclude:
+    if HELDOUT in exclude and src.kind == "static":
         held = heldout_hashes() if held is None else held
         try:
             return file_sha256(src.path) in held
@@ -278,14 +279,9 @@ def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[lis
     """Discover sources, read every SVG, and turn the usable ones into tasks (one per source).
     Warnings (e.g. a folder without captions.json) go to `notes` when given."""
     sources, skipped = [], []
-    held = heldout_hashes() if HELDOUT in cfg.exclude else set()
     for folder in cfg.sketches:
         s, k = static_sources(folder, notes)
-        kept = [src for src in s if not excluded(src, cfg.exclude, held)]
-        if notes is not None and len(kept) < len(s):
-            left = sorted(src.path.stem for src in s if src not in kept)
-            notes.append(f"left out {len(left)} held-out/excluded sketch(es) of {folder}: {', '.join(left)}")
-        sources += kept
+        sources += [src for src in s if src.path.stem not in cfg.exclude]
         skipped += k
     for item in cfg.animations:
         s, k = animation_sources(item)
@@ -298,6 +294,13 @@ def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[lis
         except SvgError as exc:
             skipped.append({"source": str(src.path), "reason": str(exc)})
     sources = [src for src in sources if src.path in parsed]
+    if HELDOUT in cfg.exclude:  # by content: only files read_source accepted (regular, inside, bounded)
+        held = heldout_hashes()
+        gone = {src.path for src in sources if excluded(src, cfg.exclude, held)}
+        sources = [src for src in sources if src.path not in gone]
+        if gone and notes is not None:
+            names = ", ".join(sorted(p.stem for p in gone))
+            notes.append(f"left out {len(gone)} copies of held-out evaluation sketches: {names}")
     if not sources:
         raise UserError(f"no usable inputs: {_reasons(skipped)}")
     sources = unique_keys(sources)

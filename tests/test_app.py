@@ -92,3 +92,12 @@ def test_app_settings():
 def test_command_line_typos_fail_at_start(tmp_path):
     with pytest.raises(UserError, match="did you mean sampler.lambda_"):
         FlipSketchApp(["sampler.lamda_=0.3"], tmp_path)
+
+
+def test_upload_preview_shows_images_only(sketch_png, tmp_path):
+    from flipsketch.app import preview_upload
+
+    assert preview_upload(str(sketch_png)) == str(sketch_png)
+    bad = tmp_path / "not_an_image.png"
+    bad.write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    assert preview_upload(str(bad)) is None and preview_upload(None) is None

@@ -23,7 +23,7 @@ from data_gen.svg_io import read_svg_file, to_svg
 from flipsketch.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = dict(frames=6, size=48, clips_per_sketch=2, progress=False)
+SMALL = dict(frames=6, size=48, clips_per_sketch=2, progress=False, exclude=())  # fixture uses held-out ones
 
 
 @pytest.fixture
@@ -196,6 +196,7 @@ def test_killed_process_leaves_only_whole_clips_and_no_workers(sketches, tmp_pat
         "frames=24",
         "workers=2",
         "progress=false",
+        "exclude=[]",  # the fixture's sketches include held-out ones
         f"hydra.run.dir={tmp_path / 'logs'}",
     ]
     proc = subprocess.Popen(
@@ -220,7 +221,14 @@ def test_killed_process_leaves_only_whole_clips_and_no_workers(sketches, tmp_pat
         assert np.load(npy).shape == (24, 128, 128)  # every clip under its real name is whole
     report = generate(
         GenConfig(
-            out=out, sketches=(sketches,), clips_per_sketch=40, size=128, frames=24, workers=2, progress=False
+            out=out,
+            sketches=(sketches,),
+            clips_per_sketch=40,
+            size=128,
+            frames=24,
+            workers=2,
+            progress=False,
+            exclude=(),
         )
     )
     assert report["clips"] == 160 and not report["failed_clips"]

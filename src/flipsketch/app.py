@@ -302,6 +302,11 @@ def build_demo(app: FlipSketchApp):
                             type="filepath",
                             elem_id="upload",
                         )
+                        preview = gr.Image(
+                            label="Your sketch", type="filepath", interactive=False, height=200,
+                            elem_id="preview",
+                        )  # fmt: skip
+                        upload.change(preview_upload, upload, preview)
                     with gr.Tab("Draw", id="draw") as tab_draw:
                         drawing = gr.Sketchpad(
                             label="Draw a sketch",
@@ -369,6 +374,21 @@ def build_demo(app: FlipSketchApp):
         )
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
+
+
+def preview_upload(path: str | None) -> str | None:
+    """The uploaded file, shown back when it is an image PIL can read (nothing otherwise; animating
+    reports why)."""
+    if not path:
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.verify()
+        return path
+    except Exception:  # noqa: BLE001 - any unreadable upload: no preview, the Animate button explains
+        return None
 
 
 def page_theme():
