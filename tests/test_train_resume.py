@@ -46,7 +46,10 @@ def fit(dataset, out, extra, ckpt_path=None, kill_at=None) -> dict[str, torch.Te
     "extra",
     [
         # dropout and caption dropout draw randomness every step; val runs between steps
-        ["module.lora.dropout=0.1", "module.caption_dropout=0.3", "trainer.val_check_interval=2"],
+        pytest.param(  # slow: the other case covers resume in the fast suite
+            ["module.lora.dropout=0.1", "module.caption_dropout=0.3", "trainer.val_check_interval=2"],
+            marks=pytest.mark.slow,
+        ),
         # gradient accumulation, data-loader workers, cached latents, kill mid-way through a data epoch
         ["trainer.accumulate_grad_batches=2", "data.num_workers=2", "data.cache_latents=true"],
     ],
