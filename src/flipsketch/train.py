@@ -91,7 +91,7 @@ def check(cfg: DictConfig) -> None:
                     f"dataset folder not found: {root} (build one with `python -m data_gen out=DIR`)"
                 )
         if gen:
-            from data_gen.__main__ import gen_config
+            from data_gen.settings import gen_config
 
             if not isinstance(gen, dict):
                 raise UserError("data.generate must be a mapping of data_gen settings")
