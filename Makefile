@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP) ## Create .venv and install the pinned stack + flipsketch (idempotent)
 
 test: $(STAMP) ## Run the fast test suite (what CI runs)
-	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -q --durations=10 $(PYTEST_ARGS)
 
 test-all: $(STAMP) ## Run every test, slow ones included
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
