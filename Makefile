@@ -44,8 +44,8 @@ app-install: $(APP_STAMP) chromium ## Install the web app extra (gradio, playwri
 app: app-install ## Start the web app on http://127.0.0.1:7860 (APP_ARGS="device=cuda port=7861 ...")
 	$(BIN)/flipsketch-app $(APP_ARGS)
 
-test: $(STAMP) app-install ## Run the fast test suite (what CI runs), the browser tests included
-	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+test: $(STAMP) app-install ## Run the fast test suite (what CI runs), the browser tests included; 2 workers
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -q -n 2 --durations=10 $(PYTEST_ARGS)
 
 test-all: $(STAMP) app-install ## Run every test, slow ones included
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

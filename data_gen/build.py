@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from data_gen import atomic
 from data_gen.motion import ALIASES, PROGRAMS, animate, program_for_caption
 from data_gen.raster import RENDERERS, make_renderer, render_clip
 from data_gen.sources import AnimationInput, Source, animation_sources, static_sources, unique_keys
 from data_gen.svg_io import Limits, SvgError, read_svg_file
+from flipsketch import atomic
 from flipsketch.errors import UserError
 
 SHIPPED_SKETCHES = Path(__file__).resolve().parent / "sketches"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_gen import atomic
+from flipsketch import atomic
 
 METADATA = "metadata.jsonl"
 CLIPS = "clips"

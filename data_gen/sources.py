@@ -45,13 +45,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")[:60] or "x"
 
 
-def _load_captions(path: Path, required: bool) -> dict[str, str]:
-    if not path.is_file():
-        if required:
-            raise UserError(f"no captions.json in {path.parent} (it maps sketch name -> caption)")
-        return {}
-    if path.stat().st_size > MAX_CAPTIONS_BYTES:
-        raise UserError(f"{path} is larger than {MAX_CAPTIONS_BYTES} bytes")
+def read_captions(
+    path: Path, max_bytes: int = MAX_CAPTIONS_BYTES, value: str = "caption text"
+) -> dict[str, str]:
+    """A captions JSON file (sketch name -> `value`, e.g. the caption or the prompt), read as untrusted
+    input: size-capped, and anything but a flat object of strings is one `UserError` line."""
+    if path.stat().st_size > max_bytes:
+        raise UserError(f"{path} is larger than {max_bytes} bytes")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeError, ValueError) as exc:
@@ -59,8 +59,16 @@ def _load_captions(path: Path, required: bool) -> dict[str, str]:
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
-        raise UserError(f"{path} must be a JSON object mapping sketch name -> caption text")
+        raise UserError(f"{path} must be a JSON object mapping sketch name -> {value}")
     return data
+
+
+def _load_captions(path: Path, required: bool) -> dict[str, str]:
+    if not path.is_file():
+        if required:
+            raise UserError(f"no captions.json in {path.parent} (it maps sketch name -> caption)")
+        return {}
+    return read_captions(path)
 
 
 def _input_dir(path: Path, what: str) -> Path:

@@ -70,10 +70,6 @@ class Sketch:
         evenodd = np.zeros(len(self.spans), bool) if self.fill_evenodd is None else self.fill_evenodd
         return [(idx, bool(evenodd[idx[0]])) for _, idx in sorted(groups.items())]
 
-    @property
-    def n_segments(self) -> int:
-        return int(((self.spans[:, 1] - self.spans[:, 0] - 1) // 3).sum())
-
 
 _SKIP_CONTAINERS = {
     "defs",

@@ -33,10 +33,22 @@ def test_every_model_config_composes():
 
 @pytest.mark.parametrize("group", ["sampler", "output", "paths", "logger"])
 def test_every_option_of_each_group_composes(group):
-    for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
-        compose_config(
-            "animate", [f"+{group}@probe={option}"] if group == "logger" else [f"{group}={option}"]
+    """Each option composes, is the one picked, and its own settings are what the run sees."""
+    from omegaconf import OmegaConf
+
+    options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    assert options
+    for option in options:
+        key = f"{group}@probe" if group == "logger" else group
+        cfg = compose_config(
+            "animate", [f"+{key}={option}" if group == "logger" else f"{key}={option}"], True
         )
+        assert cfg.hydra.runtime.choices[key] == option
+        node = OmegaConf.to_container(cfg.probe if group == "logger" else cfg[group], resolve=False)
+        own = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"), resolve=False) or {}
+        for k, v in own.items():
+            if k != "defaults":
+                assert node[k] == v, (group, option, k)
 
 
 def test_sampler_defaults_are_the_papers():

@@ -123,8 +123,8 @@ def test_latent_cache_matches_the_vae_and_is_reused(dataset, comps, tmp_path):
         comps
     )
     dm.setup("fit")
-    item = dm._dataset("val")[0]
-    assert item["latents"].shape == (4, 4, 8, 8) and "pixel_values" not in item
+    batch = next(iter(dm.val_dataloader()))  # what validation steps receive: latents, no pixels
+    assert batch["latents"].shape == (1, 4, 4, 8, 8) and "pixel_values" not in batch
 
 
 def test_datamodule_user_errors(tmp_path, comps):

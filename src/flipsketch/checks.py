@@ -87,6 +87,16 @@ def as_list(value: Any, name: str) -> list:
     return [value]
 
 
+def as_seeds(value: Any, name: str = "seeds") -> list[int]:
+    """A non-empty list of distinct non-negative integer seeds (a single seed counts as a list of one)."""
+    seeds = as_list(value, name)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise UserError(f"{name} must be a non-empty list of non-negative integers, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"{name} lists a seed twice: {seeds}")
+    return seeds
+
+
 def find_nonfinite(node: Any, prefix: str = "") -> str | None:
     """The dotted name of the first nan/inf number in a (nested) config, or None.
 

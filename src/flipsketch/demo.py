@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"      {data}  ({time.perf_counter() - t:.1f} s)")
 
     t = _stage(2, f"training: rank-4 LoRA on model={a.model} (Lightning)")
-    from .train import finish_wandb, train
+    from .training.run import finish_wandb, train
     from .training.smoke import compose_train
 
     cfg = compose_train(

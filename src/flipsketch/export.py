@@ -69,9 +69,9 @@ def export_checkpoint(
 ) -> dict:
     """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, `out/merged/`. Returns the paths."""
     from .models.loaders import save_pipeline_folder
-    from .models.lora import save_lora
+    from .models.lora import merge_lora_into, save_lora
     from .models.registry import build_model
-    from .training.checkpoint import apply_checkpoint, merge_lora_into
+    from .training.checkpoint import apply_checkpoint
 
     ckpt, out, name, kwargs = check_export(ckpt_path, out, merged, model)
     meta = ckpt[CKPT_KEY]

@@ -7,13 +7,18 @@ flipsketch-train experiment=tiny_smoke ckpt_path=<run>/checkpoints/last.ckpt   #
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from .cli import hydra_cli
 from .errors import UserError
+from .tracking import finish_wandb
+from .training.run import train
+
+# `train` and `finish_wandb` live in flipsketch.training.run / flipsketch.tracking; they are imported
+# here for the command line (and the old import path `from flipsketch.train import train`).
+__all__ = ["check", "finish_wandb", "main", "resume_in_place", "train"]
 
 PRECISIONS = (
     "32-true",
@@ -91,7 +96,7 @@ def check(cfg: DictConfig) -> None:
                     f"dataset folder not found: {root} (build one with `python -m data_gen out=DIR`)"
                 )
         if gen:
-            from data_gen.__main__ import gen_config
+            from data_gen.settings import gen_config
 
             if not isinstance(gen, dict):
                 raise UserError("data.generate must be a mapping of data_gen settings")
@@ -175,46 +180,6 @@ def _check_fits(ckpt: dict, cfg: DictConfig, ckpt_path) -> None:
             f"{ckpt_path} holds a LoRA with text_encoder={bool(lora.get('text_encoder'))}, "
             f"this run asks module.lora.text_encoder={bool(te)}"
         )
-
-
-def train(cfg: DictConfig) -> dict:
-    """Build everything from `cfg`, fit (or only validate), export the LoRA; return the metrics."""
-    from .training.builders import build_run, log_hyperparameters
-
-    ckpt_path = cfg.get("ckpt_path") or None
-    if ckpt_path and not Path(str(ckpt_path)).is_file():
-        raise UserError(f"ckpt_path not found: {ckpt_path}")
-    run = build_run(cfg)
-    if ckpt_path:  # resumed in place (resume_in_place): its checkpoints/ is expected to be there
-        import warnings
-
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    log_hyperparameters(run, cfg)
-    if cfg.get("train", True):
-        run.trainer.fit(run.module, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True)
-    else:
-        run.trainer.validate(run.module, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = {k: float(v) for k, v in run.trainer.callback_metrics.items()}
-    if cfg.get("export_lora", True) and cfg.get("train", True) and run.trainer.is_global_zero:
-        from .models.lora import save_lora
-
-        out = Path(run.trainer.default_root_dir) / "lora"
-        path = save_lora(
-            out,
-            run.module.unet,
-            run.module.text_encoder if run.module.text_encoder_lora_targets else None,
-            extra={"global_step": run.trainer.global_step, **run.module.lora_metadata()},
-        )
-        metrics["lora_path"] = str(path)
-        print(f"LoRA weights: {path}")
-    return metrics
-
-
-def finish_wandb() -> None:
-    """Close the W&B run if one is open (a crashed job must not leave it to the next one of a sweep)."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish()
 
 
 def _optimized_metric(cfg: DictConfig, metrics: dict) -> float | None:

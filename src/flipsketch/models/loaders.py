@@ -134,7 +134,7 @@ def save_pipeline_folder(comps: Components, path: str | os.PathLike, tokenizer: 
 
     import diffusers
 
-    from ..outputs import share_like_umask
+    from ..atomic import share_like_umask
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..atomic import atomic_path, share_like_umask
 from ..errors import MissingWeightsError, UserError
-from ..outputs import share_like_umask
 
 LORA_FILENAME = "pytorch_lora_weights.safetensors"
 _ATTN_PROJ = r"attn[12]\.(to_q|to_k|to_v|to_out\.0)$"
@@ -119,10 +119,9 @@ def save_lora(
                  f"{prefix}.target_modules": _module_names(tensors, prefix)}
             )  # fmt: skip
     meta[PEFT_METADATA_KEY] = json.dumps(adapter, sort_keys=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    share_like_umask(tmp)  # safetensors writes 0600
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+        share_like_umask(tmp)  # safetensors writes 0600
     return path
 
 
@@ -263,6 +262,26 @@ def merged_base_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         return out
     finally:
         set_lora_merged(model, False)
+
+
+def strip_lora(model: nn.Module) -> int:
+    """Replace every LoRA-wrapped layer by its base layer (weights as they are)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    wrapped = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and n]
+    for name, m in wrapped:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, m.get_base_layer())
+    return len(wrapped)
+
+
+def merge_lora_into(model: nn.Module) -> int:
+    """Fold the LoRA into the base weights and drop the adapters: a plain model again."""
+    merged = merged_base_state_dict(model)
+    n = strip_lora(model)
+    model.load_state_dict(merged, strict=True)
+    return n
 
 
 def apply_raw_lora_list(unet: nn.Module, tensors, scale: float = 1.0, targets: str = "attn") -> int:

@@ -47,8 +47,7 @@ def _tiny_pretrained(
     Base: VAE + text encoder + UNet3D pretrained on moving shapes. `sketch_lora` fuses the shipped
     sketch LoRA (`lora/pytorch_lora_weights.safetensors`, trained on the shipped sketches) into it.
     """
-    from ..training.checkpoint import merge_lora_into
-    from .lora import LORA_FILENAME, load_lora
+    from .lora import LORA_FILENAME, load_lora, merge_lora_into
 
     folder = Path(path) if path else TINY_PRETRAINED_DIR
     if not (folder / "unet").is_dir():

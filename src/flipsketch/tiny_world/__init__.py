@@ -1,7 +1,10 @@
 """The tiny world: a small text-to-video model of the ModelScope classes, trained here from scratch.
 
-`shapes`  procedural base-domain animations (filled, grey, textured and outlined shapes that move)
-`train`   VAE -> text encoder + UNet3D pretraining -> export -> sketch LoRA, resumable (`make tiny-world`)
+`doodles`, `shapes`  procedural base-domain animations (moving line drawings; filled, grey, textured
+                     and outlined shapes), picked by `domains.render_domain`
+`train`   the command line: VAE -> text encoder + UNet3D pretraining -> export -> sketch LoRA,
+          resumable (`make tiny-world`); one module per stage: `vae`, `base`, `export`, `lora`,
+          with `arch` (sizes), `state` (resumable state files), `card` (MODEL_CARD.md)
 The shipped result loads as `model=tiny_pretrained`.
 """
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..models.lora import add_lora, lora_parameters, merged_base_state_dict
+from ..models.lora import add_lora, lora_parameters
 from .module import CKPT_KEY
 
 
@@ -118,23 +118,3 @@ def apply_checkpoint(components, ckpt: dict) -> dict:
     )
     components.eval_frozen()
     return {"tensors": n, "global_step": ckpt.get("global_step")}
-
-
-def strip_lora(model: nn.Module) -> int:
-    """Replace every LoRA-wrapped layer by its base layer (weights as they are)."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    wrapped = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and n]
-    for name, m in wrapped:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, m.get_base_layer())
-    return len(wrapped)
-
-
-def merge_lora_into(model: nn.Module) -> int:
-    """Fold the LoRA into the base weights and drop the adapters: a plain model again."""
-    merged = merged_base_state_dict(model)
-    n = strip_lora(model)
-    model.load_state_dict(merged, strict=True)
-    return n

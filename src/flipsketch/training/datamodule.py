@@ -98,8 +98,8 @@ class SketchClipDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------ stages
     def prepare_data(self) -> None:
         if self.generate and self.root is not None and not (self.root / "metadata.jsonl").is_file():
-            from data_gen.__main__ import gen_config
             from data_gen.build import generate
+            from data_gen.settings import gen_config
 
             from .feedback import say
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from .data import frames_to_tensor
 from .rng import LATENT, torch_generator
 
@@ -107,7 +108,6 @@ def cached_latents(
         return torch.load(path, map_location="cpu", weights_only=True)
     latents = encode_clips(records, load_clip, components, mode, seed, device=device)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(latents, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(latents, tmp)
     return latents

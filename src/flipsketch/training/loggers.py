@@ -10,23 +10,9 @@ refused in one line before anything starts."""
 from __future__ import annotations
 
 import importlib.util
-import os
 
 from ..errors import UserError
-
-_TRUE = ("1", "true", "yes", "on")
-
-
-def wandb_mode(offline=None) -> str:
-    """The W&B mode a run uses: `offline` true/false forces it; None follows WANDB_MODE, and when
-    that is unset, offline (WANDB_OFFLINE=false: online)."""
-    if offline is not None:
-        return "offline" if offline else "online"
-    mode = os.environ.get("WANDB_MODE", "").strip()
-    if mode:
-        return mode
-    legacy = os.environ.get("WANDB_OFFLINE", "").strip().lower()
-    return "online" if legacy and legacy not in _TRUE else "offline"
+from ..tracking import wandb_mode
 
 
 def wandb_logger(offline=None, **kwargs):
