@@ -110,7 +110,7 @@ class ModelCache:
     def get(self, cfg, req):
         from omegaconf import OmegaConf
 
-        from .animate import build_components
+        from .animation import build_components
 
         key = (
             repr(OmegaConf.to_container(cfg.model, resolve=True)),
@@ -174,7 +174,7 @@ class FlipSketchApp:
         self.models = ModelCache()
         self.default_model = _model_of(self.overrides)
         self.defaults = compose(self.overrides)  # typos in the command line fail here, one line
-        from .animate import resolve_device
+        from .models.loaders import resolve_device
         from .models.registry import check_model_config
         from .outputs import check_output_config
 
@@ -215,8 +215,9 @@ class FlipSketchApp:
     def _run(self, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress):
         from omegaconf import open_dict
 
-        from .animate import animate, validate_request
+        from .animation import animate, validate_request
         from .cli import run_check
+        from .metrics import passes_clip_filter
 
         t0 = time.perf_counter()
         run_dir = self._new_run_dir()
@@ -251,7 +252,9 @@ class FlipSketchApp:
             f"sampler.num_frames={frames}",
             f"sampler.align={align}",
         ]
-        folders = animate(cfg, argv, components=comps, command="flipsketch-app")
+        folders = animate(
+            cfg, argv, components=comps, command="flipsketch-app", clip_filter=passes_clip_filter
+        )
         if not folders:
             return ("Every seed was dropped by the CLIP filter (output.clip_filter).", None, None, "", [], [])
         first = folders[0]
