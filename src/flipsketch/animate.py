@@ -31,8 +31,7 @@ from __future__ import annotations
 import sys
 
 from .animation import Request, animate, build_components, validate_request, write_run_config
-from .cli import compose_config
-from .errors import UserError, report_user_errors
+from .cli import cli_main
 from .models.loaders import auto_gpu_dtype, resolve_device
 
 # The task lives in flipsketch.animation (and resolve_device in flipsketch.models.loaders); they are
@@ -44,36 +43,32 @@ __all__ = [
     "build_components",
     "main",
     "resolve_device",
+    "run",
     "validate_request",
     "write_run_config",
 ]
 
 
-@report_user_errors
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    from .cli import run_check
-    from .quiet import quiet_third_party
-
-    quiet_third_party()
-    flags = [a for a in argv if a.startswith("-")]
-    if flags:
-        raise UserError(
-            f"unknown option {flags[0]!r}: settings are key=value (e.g. sampler.lambda_=0.3); --help lists them"
-        )
-    from .cli import with_model_sampler
-
-    cfg = compose_config("animate", with_model_sampler("animate", argv))
-    run_check(validate_request, cfg)  # every check, before any model is built
+def run(cfg, argv: list[str]) -> list:
+    """The command line's task: animate (with the CLIP filter) and print each written animation."""
     from .metrics import passes_clip_filter
 
     paths = animate(cfg, argv, clip_filter=passes_clip_filter)
     for p in paths:
         print(p / "animation.gif" if (p / "animation.gif").exists() else p)
-    return 0
+    return paths
+
+
+main = cli_main(
+    "animate",
+    run,
+    program="flipsketch-animate",
+    help_text=__doc__,
+    help_groups=False,  # the docstring is the whole page
+    help_words=("-h", "--help", "help"),
+    check=validate_request,  # every check, before any model is built
+    hydra_run=False,  # no Hydra run folder: OUT is the run folder
+)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, report_user_errors
+from .cli import cli_main
+from .errors import UserError
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it must not phone home
 
@@ -424,24 +425,12 @@ def default_results_dir() -> Path:
     return Path(tempfile.gettempdir()) / "flipsketch-app"
 
 
-@report_user_errors
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    flags = [a for a in argv if a.startswith("-")]
-    if flags:
-        raise UserError(
-            f"unknown option {flags[0]!r}: settings are key=value (e.g. port=7861); --help lists them"
-        )
+def serve(argv: list[str]) -> int:
+    """The command line's task: check the settings, compose the default config, serve the page."""
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise UserError("the web app needs gradio: run `make app` (pip install -e '.[app]')") from None
-    from .quiet import quiet_third_party
-
-    quiet_third_party()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings, overrides = split_app_args(argv)
     results = Path(settings["results"]) if settings["results"] else default_results_dir()
@@ -450,6 +439,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"flipsketch-app: http://{settings['host']}:{settings['port']}  (Ctrl+C stops it)", flush=True)
     launch(demo, app, settings["host"], settings["port"], block=True)
     return 0
+
+
+main = cli_main(
+    None,  # no config composed up front: each request composes flipsketch-animate's
+    serve,
+    program="flipsketch-app",
+    help_text=__doc__,
+    help_groups=False,
+    help_words=("-h", "--help", "help"),
+    flag_example="port=7861",
+)
 
 
 if __name__ == "__main__":

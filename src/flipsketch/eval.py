@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from .cli import hydra_cli
+from .cli import cli_main
 from .evaluation.run import check, evaluate
-from .tracking import finish_wandb
 
 # The task lives in flipsketch.evaluation.run; imported here for the command line and the old
 # import path (`from flipsketch.eval import evaluate`).
@@ -50,15 +49,14 @@ items.csv, contact_sheets/<item>.png in logs/eval/runs/<time>/; a multirun adds 
 results.csv over all jobs (and tradeoff.png when it sweeps one sampler knob).
 """
 
-main = hydra_cli(
+main = cli_main(
     "eval",
     evaluate,
-    result=_optimized_metric,
-    on_exit=finish_wandb,
-    check=check,
-    job_metrics=lambda cfg, out: out["metrics"],
-    help_text=HELP,
     program="flipsketch-eval",
+    help_text=HELP,
+    check=check,
+    result=_optimized_metric,
+    job_metrics=lambda cfg, out: out["metrics"],
 )
 
 

@@ -9,10 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ..tracking import finish_wandb, wandb_mode
+from ..tracking import wandb_mode
 from .table import COLUMNS, ITEM_FIELDS
-
-__all__ = ["WandbRun", "finish_wandb"]
 
 
 class WandbRun:

@@ -39,7 +39,6 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
         raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}") from None
 
 
-
 def auto_gpu_dtype() -> str:
     """dtype=auto on a GPU: bfloat16 where the GPU supports it, float16 otherwise."""
     return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -60,6 +59,7 @@ def resolve_device(device: str, dtype: str):
         # through the UNet without loss scaling, where fp16 gradients can underflow), else fp16
         dtype = auto_gpu_dtype() if device.startswith("cuda") else "float32"
     return torch.device(device), resolve_dtype(dtype)
+
 
 def _looks_like_hub_id(path: str) -> bool:
     return not os.path.isabs(path) and path.count("/") == 1 and not path.startswith(".")
