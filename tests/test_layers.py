@@ -26,12 +26,12 @@ LAYER_OF = {
     "flipsketch.provenance": "foundation",
     "flipsketch.atomic": "foundation",
     "flipsketch.tracking": "foundation",
+    "flipsketch.config": "foundation",  # the sampler settings' dataclass (defaults written once)
     "flipsketch.cli": "harness",  # config composition + the console-main builder: not a CLI itself
     "flipsketch.sweeps": "harness",
     "data_gen": "data",
     "flipsketch.models": "models",
     "flipsketch.checkpointing": "models",
-    "flipsketch.config": "sampling",
     "flipsketch.pipeline": "sampling",
     "flipsketch.attention": "sampling",
     "flipsketch.alignment": "sampling",
@@ -73,6 +73,7 @@ MAY_IMPORT = {
 # down the stack. A line added here that no longer matches an import fails
 # `test_allowlist_has_no_stale_entries`, so the list can only shrink again.
 ALLOWED_EXCEPTIONS: set[tuple[str, str]] = set()
+
 
 def module_name(path: Path) -> str:
     root = next(name for name, folder in ROOTS.items() if path.is_relative_to(folder))

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .config import register_configs
 from .errors import UserError, report_user_errors
 from .tracking import finish_wandb
 
@@ -121,6 +122,7 @@ def _raw_compose(config_name: str, overrides: list[str], return_hydra_config: bo
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
@@ -548,6 +550,7 @@ def _hydra_entry(config_name, task, check, result, job_metrics, on_exit) -> Call
     """`run(argv)`: precheck the overrides, then `task(cfg)` under `@hydra.main` (see `cli_main`)."""
     import hydra
 
+    register_configs()
     errors: list[UserError] = []
     failed_dirs: list[Path] = []
 
