@@ -10,7 +10,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from data_gen.build import GenConfig, generate
 from data_gen.settings import gen_config
-from flipsketch.cli import hydra_cli
+from flipsketch.cli import cli_main
 from flipsketch.errors import UserError
 
 
@@ -67,7 +67,7 @@ Settings (conf/data_gen.yaml; data_gen/README.md):
   renderer=cairo|cairosvg  workers=2  seed=0  val_fraction=0.1  progress=true
 """
 
-main = hydra_cli("data_gen", run, check=check, help_text=HELP, program="flipsketch-data")
+main = cli_main("data_gen", run, program="flipsketch-data", help_text=HELP, check=check)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, report_user_errors
+from .cli import cli_main
+from .errors import UserError
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it must not phone home
 
@@ -110,7 +111,7 @@ class ModelCache:
     def get(self, cfg, req):
         from omegaconf import OmegaConf
 
-        from .animate import build_components
+        from .animation import build_components
 
         key = (
             repr(OmegaConf.to_container(cfg.model, resolve=True)),
@@ -174,7 +175,7 @@ class FlipSketchApp:
         self.models = ModelCache()
         self.default_model = _model_of(self.overrides)
         self.defaults = compose(self.overrides)  # typos in the command line fail here, one line
-        from .animate import resolve_device
+        from .models.loaders import resolve_device
         from .models.registry import check_model_config
         from .outputs import check_output_config
 
@@ -215,8 +216,9 @@ class FlipSketchApp:
     def _run(self, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress):
         from omegaconf import open_dict
 
-        from .animate import animate, validate_request
+        from .animation import animate, validate_request
         from .cli import run_check
+        from .metrics import passes_clip_filter
 
         t0 = time.perf_counter()
         run_dir = self._new_run_dir()
@@ -251,7 +253,9 @@ class FlipSketchApp:
             f"sampler.num_frames={frames}",
             f"sampler.align={align}",
         ]
-        folders = animate(cfg, argv, components=comps, command="flipsketch-app")
+        folders = animate(
+            cfg, argv, components=comps, command="flipsketch-app", clip_filter=passes_clip_filter
+        )
         if not folders:
             return ("Every seed was dropped by the CLIP filter (output.clip_filter).", None, None, "", [], [])
         first = folders[0]
@@ -421,24 +425,12 @@ def default_results_dir() -> Path:
     return Path(tempfile.gettempdir()) / "flipsketch-app"
 
 
-@report_user_errors
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    flags = [a for a in argv if a.startswith("-")]
-    if flags:
-        raise UserError(
-            f"unknown option {flags[0]!r}: settings are key=value (e.g. port=7861); --help lists them"
-        )
+def serve(argv: list[str]) -> int:
+    """The command line's task: check the settings, compose the default config, serve the page."""
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise UserError("the web app needs gradio: run `make app` (pip install -e '.[app]')") from None
-    from .quiet import quiet_third_party
-
-    quiet_third_party()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings, overrides = split_app_args(argv)
     results = Path(settings["results"]) if settings["results"] else default_results_dir()
@@ -447,6 +439,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"flipsketch-app: http://{settings['host']}:{settings['port']}  (Ctrl+C stops it)", flush=True)
     launch(demo, app, settings["host"], settings["port"], block=True)
     return 0
+
+
+main = cli_main(
+    None,  # no config composed up front: each request composes flipsketch-animate's
+    serve,
+    program="flipsketch-app",
+    help_text=__doc__,
+    help_groups=False,
+    help_words=("-h", "--help", "help"),
+    flag_example="port=7861",
+)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .config import SamplerConfig
+
 MODES = ("off", "save", "compose", "batched")
 
 
@@ -45,14 +47,17 @@ def layer_kind(name: str) -> str | None:
     return None
 
 
+_SAMPLER = SamplerConfig()
+
+
 @dataclass
 class CompositionController:
     """State shared by all composition processors of one UNet."""
 
-    lambda_: float = 0.5
-    lambda_denominator: float = 50.0
-    spatial: bool = True
-    temporal: bool = True
+    lambda_: float = _SAMPLER.lambda_  # the defaults are SamplerConfig's (set per sample by the pipeline)
+    lambda_denominator: float = _SAMPLER.lambda_denominator
+    spatial: bool = _SAMPLER.compose_spatial
+    temporal: bool = _SAMPLER.compose_temporal
     mode: str = "off"
     num_frames: int = 1  # frames of the video in the current UNet call (compose, batched)
     cond_start: int = 0  # batch index where the conditional main entries start (compose, batched)

@@ -3,10 +3,10 @@
 * `compose_config` composes conf/<name>.yaml with the overrides; a malformed override, an unknown
   key or an unknown group option becomes one `UserError` line ("did you mean ..." for near misses,
   how to quote a prompt that Hydra's lexer cannot read).
-* `hydra_cli` builds a console `main(argv)` around `@hydra.main`: the overrides are composed and
-  the CLI's `check(cfg)` runs *before* Hydra creates its run folder, so refused input writes
-  nothing; a `UserError` raised later by the task removes the run folder it leaves behind. Either
-  way the user sees one `error:` line and exit code 2.
+* `cli_main` builds every console `main(argv)` (animate, train, eval, export, data_gen, app): the
+  --help page, the overrides composed and the CLI's `check(cfg)` run *before* anything is written
+  (before Hydra creates its run folder), a `UserError` as one `error:` line and exit code 2 (a
+  task's error also removes the run folder it leaves behind), and the W&B run closed at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .config import register_configs
 from .errors import UserError, report_user_errors
+from .tracking import finish_wandb
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MAX_PRECHECKED_JOBS = 64  # a multirun's first jobs are composed and checked up front
@@ -120,6 +122,7 @@ def _raw_compose(config_name: str, overrides: list[str], return_hydra_config: bo
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
@@ -338,10 +341,7 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
     flags, overrides = _split_argv(argv)
     unknown = [f for f in flags if f.split("=", 1)[0] not in HYDRA_FLAGS]
     if unknown:
-        raise UserError(
-            f"unknown option {unknown[0]!r}: settings are key=value (e.g. sampler.lambda_=0.3); "
-            "--help lists them"
-        )
+        raise UserError(_unknown_option(unknown[0], "sampler.lambda_=0.3"))
     multirun = any(f in ("-m", "--multirun") for f in flags)
     if any(f not in ("-m", "--multirun") for f in flags):
         return None
@@ -464,27 +464,93 @@ def help_page(config_name: str, text: str, program: str) -> str:
     return "\n".join(lines)
 
 
-def hydra_cli(
-    config_name: str,
+def cli_main(
+    config_name: str | None,
     task: Callable,
-    result: Callable | None = None,
-    on_exit: Callable | None = None,
-    check: Callable | None = None,
-    prepare_argv: Callable | None = None,
-    job_metrics: Callable | None = None,
-    help_text: str | None = None,
+    *,
     program: str | None = None,
+    help_text: str | None = None,
+    help_groups: bool = True,
+    help_words: tuple[str, ...] = ("-h", "--help"),
+    check: Callable | None = None,
+    hydra_run: bool = True,
+    result: Callable | None = None,
+    job_metrics: Callable | None = None,
+    prepare_argv: Callable | None = None,
+    on_exit: Callable | None = finish_wandb,
+    flag_example: str = "sampler.lambda_=0.3",
 ):
-    """A console `main(argv=None)` around `@hydra.main` for `task(cfg)`.
+    """The one way a FlipSketch command line is built: a console `main(argv=None) -> int`.
 
-    Before Hydra starts, the overrides are parsed and composed and `check(cfg)` runs, so refused
-    input is one line and writes nothing. A `UserError` raised by the task is one stderr line and
-    exit code 2 (Hydra alone would print a trace and exit 1), and the run folder it leaves is
-    removed; `result(cfg, out)` gives the value a sweeper optimises; `on_exit()` always runs
-    (e.g. closing the W&B run); `prepare_argv(argv)` may add overrides first (e.g. the run folder
-    of a resumed training run)."""
+    Every CLI gets the same handling: `help_words` print the help page and exit 0 (`help_text`,
+    followed with `help_groups` by the config groups read from conf/ and where the full config is);
+    an option that is not a setting is refused; the overrides get the model's default sampler
+    preset (`with_model_sampler`), then `prepare_argv(argv)` (e.g. a resumed run's folder); the
+    config is composed and `check(cfg)` runs before anything is written; a `UserError` anywhere is
+    one `error:` line on stderr and exit code 2; `on_exit()` always runs after the task (by default
+    `tracking.finish_wandb`: no W&B run is left open, e.g. for the next job of a sweep).
+
+    `hydra_run=True` (train, eval, export, data_gen): the task runs inside `@hydra.main` as
+    `task(cfg)`, in Hydra's run folder (multiruns, sweepers, provenance.json; a task's `UserError`
+    removes the run folder it leaves behind); `result(cfg, out)` is the value a sweeper optimises
+    and `job_metrics(cfg, out)` what a multirun job records for the combined table.
+    `hydra_run=False` (animate: its run folder is `out=`): the config is composed here and the task
+    runs as `task(cfg, argv)`. `config_name=None` (the app, which composes per request): nothing is
+    composed and the task runs as `task(argv)`.
+    """
+    hydra_main = (
+        _hydra_entry(config_name, task, check, result, job_metrics, on_exit)
+        if hydra_run and config_name
+        else None
+    )
+
+    @report_user_errors
+    def main(argv: list[str] | None = None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if help_text is not None and any(a in help_words for a in argv):
+            text = help_page(config_name, help_text, program or f"flipsketch-{config_name}")
+            print(text if help_groups and config_name else help_text)
+            return 0
+        if hydra_main is None:  # no Hydra flags here: every option is a typo
+            flags = [a for a in argv if a.startswith("-")]
+            if flags:
+                raise UserError(_unknown_option(flags[0], flag_example))
+        from .quiet import quiet_third_party
+
+        quiet_third_party()
+        if config_name is None:
+            return _run_direct(lambda: task(argv), on_exit)
+        argv = with_model_sampler(config_name, argv)
+        if prepare_argv is not None:
+            argv = prepare_argv(argv)
+        if hydra_main is not None:
+            return hydra_main(argv)
+        cfg = compose_config(config_name, argv)
+        if check is not None:
+            run_check(check, cfg)  # every check, before any model is built
+        return _run_direct(lambda: task(cfg, argv), on_exit)
+
+    return main
+
+
+def _unknown_option(flag: str, example: str) -> str:
+    return f"unknown option {flag!r}: settings are key=value (e.g. {example}); --help lists them"
+
+
+def _run_direct(run: Callable, on_exit: Callable | None) -> int:
+    try:
+        run()
+    finally:
+        if on_exit is not None:
+            on_exit()
+    return 0
+
+
+def _hydra_entry(config_name, task, check, result, job_metrics, on_exit) -> Callable[[list[str]], int]:
+    """`run(argv)`: precheck the overrides, then `task(cfg)` under `@hydra.main` (see `cli_main`)."""
     import hydra
 
+    register_configs()
     errors: list[UserError] = []
     failed_dirs: list[Path] = []
 
@@ -507,20 +573,9 @@ def hydra_cli(
             if on_exit is not None:
                 on_exit()
 
-    @report_user_errors
-    def main(argv: list[str] | None = None) -> int:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        if help_text is not None and any(a in ("-h", "--help") for a in argv):
-            print(help_page(config_name, help_text, program or f"flipsketch-{config_name}"))
-            return 0
-        from .quiet import quiet_third_party
-
-        quiet_third_party()
+    def run(argv: list[str]) -> int:
         errors.clear()
         failed_dirs.clear()
-        argv = with_model_sampler(config_name, argv)
-        if prepare_argv is not None:
-            argv = prepare_argv(argv)
         anchor = precheck(config_name, argv, check)
         saved = sys.argv
         sys.argv = [saved[0] if saved else config_name, *argv]
@@ -535,7 +590,7 @@ def hydra_cli(
             raise errors[0]
         return 0
 
-    return main
+    return run
 
 
 def _record_start(config_name: str) -> None:

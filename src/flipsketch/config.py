@@ -1,4 +1,11 @@
-"""Sampler settings: every knob of the paper with its default, and the `faithful` switches."""
+"""Sampler settings: every knob of the paper with its default, and the `faithful` switches.
+
+The defaults are written here once. `register_configs()` stores them in Hydra's ConfigStore as
+`sampler_defaults`, which conf/sampler/flipsketch.yaml starts from (so the YAML holds only comments
+and what differs); the composing code (flipsketch.cli) calls it before every composition. The
+node is stored untyped so that a mistyped value still reaches `SamplerConfig.from_dict` and its
+one-line message. Foundation layer: imports only errors and checks.
+"""
 
 from __future__ import annotations
 
@@ -143,3 +150,13 @@ class SamplerConfig:
             bad("sampler.lambda_denominator must be > 0")
         if self.faithful.inversion_model_timestep not in ("target", "input"):
             bad("sampler.faithful.inversion_model_timestep must be 'target' or 'input'")
+
+
+SAMPLER_DEFAULTS = "sampler_defaults"  # the ConfigStore name conf/sampler/flipsketch.yaml starts from
+
+
+def register_configs() -> None:
+    """Store the dataclass defaults in Hydra's ConfigStore (idempotent; call before composing)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=SAMPLER_DEFAULTS, node=SamplerConfig().to_dict(), provider="flipsketch")

@@ -14,245 +14,19 @@ table printed at the end. Every method is scored under one policy (metrics.postp
 
 from __future__ import annotations
 
-import logging
-import sys
-from pathlib import Path
+from omegaconf import DictConfig
 
-from omegaconf import DictConfig, OmegaConf
+from .cli import cli_main
+from .evaluation.run import check, evaluate
 
-from .cli import hydra_cli
-from .errors import UserError
-
-log = logging.getLogger(__name__)
-
-
-def check_request(cfg: DictConfig) -> list[int]:
-    from .checks import as_list
-    from .outputs import check_output_config
-
-    seeds = as_list(cfg.seeds, "seeds")
-    if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
-        raise UserError(f"seeds must be a non-empty list of non-negative integers, got {seeds}")
-    if len(set(seeds)) != len(seeds):
-        raise UserError(f"seeds lists a seed twice: {seeds}")
-    check_output_config(cfg.output)
-    return seeds
-
-
-def scoring_policy(cfg: DictConfig):
-    """The one scoring policy of this evaluation (cfg.metrics), checked."""
-    from .metrics import ScoringPolicy
-
-    return ScoringPolicy.from_config(cfg.metrics)
-
-
-def t2v_choice(cfg: DictConfig) -> str:
-    from .checks import as_choice
-
-    choice = as_choice(cfg.metrics.get("t2v", "clip"), "metrics.t2v", ("xclip", "clip"))
-    if choice == "xclip" and not cfg.metrics.get("xclip"):
-        raise UserError(
-            "metrics.t2v=xclip needs metrics.xclip (an XClipScorer config, see conf/metrics/clip.yaml)"
-        )
-    return choice
-
-
-def build_scorers(cfg: DictConfig, device) -> tuple:
-    """(S2V CLIP scorer, T2V scorer or None for per-frame CLIP T2V), from cfg.metrics."""
-    from .cli import instantiate_checked
-    from .errors import MissingWeightsError
-
-    scorer = instantiate_checked(cfg.metrics.scorer, device=str(device))
-    if t2v_choice(cfg) == "clip":
-        return scorer, None
-    try:
-        return scorer, instantiate_checked(cfg.metrics.xclip, device=str(device))
-    except MissingWeightsError as exc:
-        raise MissingWeightsError(f"{exc} (or metrics.t2v=clip: per-frame CLIP T2V instead)") from None
-
-
-def check(cfg: DictConfig) -> None:
-    """Everything checkable without building a model or writing a file: settings and their
-    types, every method name and variant, the benchmark's files, the samples folder."""
-    from omegaconf import OmegaConf
-
-    from .animate import resolve_device
-    from .checks import as_bool, as_int, as_str, check_out_dir, reject_nonfinite
-    from .config import SamplerConfig
-    from .evaluation.benchmark import check_benchmark
-    from .evaluation.methods import check_names, variant_method
-    from .models.registry import check_model_config
-
-    reject_nonfinite(cfg)
-    check_request(cfg)
-    SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True))
-    for name in check_names(cfg):
-        if name in (cfg.get("variants") or {}):
-            variant_method(cfg, name, cfg.variants[name])
-    check_model_config(cfg.model)
-    for key in ("overwrite", "progress"):
-        as_bool(cfg.get(key, False), key)
-    if cfg.get("torch_threads") not in (None, ""):
-        as_int(cfg.torch_threads, "torch_threads", 1, 1024)
-    resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
-    check_benchmark(cfg.benchmark)
-    check_out_dir(cfg.samples_dir, "samples_dir")
-    scoring_policy(cfg)
-    t2v_choice(cfg)
-
-
-def evaluate(cfg: DictConfig) -> dict:
-    """The task: check everything, sample (or resume) every method x item x seed, score, tabulate."""
-    from .animate import resolve_device
-    from .evaluation.benchmark import load_benchmark
-    from .evaluation.context import EvalContext
-    from .evaluation.methods import resolve_methods
-    from .evaluation.overlap import overlap_warnings
-    from .evaluation.runner import Evaluator
-    from .evaluation.table import summarize, to_markdown, write_items_csv, write_summary_csv
-    from .evaluation.wandb_log import WandbRun
-
-    check(cfg)
-    seeds = check_request(cfg)
-    methods = resolve_methods(cfg)
-    run_dir = Path(str(cfg.paths.output_dir))
-    items = load_benchmark(cfg.benchmark, run_dir / "benchmark")
-    overlap = overlap_warnings(OmegaConf.to_container(cfg.model, resolve=True), items)
-    for line in overlap:
-        print(f"warning: {line}", file=sys.stderr)
-    device, dtype = resolve_device(str(cfg.device), str(cfg.dtype))
-    ctx = EvalContext(cfg, device, dtype, progress=bool(cfg.progress))
-    scorer, t2v_scorer = build_scorers(cfg, device)
-    policy = scoring_policy(cfg)
-    bench = str(cfg.benchmark.get("name") or "benchmark")
-    evaluator = Evaluator(
-        ctx,
-        methods,
-        items,
-        seeds,
-        scorer,
-        Path(str(cfg.samples_dir)) / bench,
-        fps=int(cfg.output.fps),
-        formats=tuple(cfg.output.formats),
-        policy=policy,
-        t2v_scorer=t2v_scorer,
-        overwrite=bool(cfg.overwrite),
-    )
-    threads = _set_threads(cfg.get("torch_threads"))
-    wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
-    try:
-        rows = evaluator.run()
-        summary = summarize(rows, methods)
-        t2v_name = rows[0]["t2v_scorer"] if rows else "?"
-        title = (
-            f"FlipSketch evaluation: benchmark {bench} ({_n(len(items), 'sketch')} x {_n(len(seeds), 'seed')}), "
-            f"model {ctx.model_tag()}, {cfg.sampler.num_inference_steps} steps, {cfg.sampler.num_frames} frames; "
-            f"S2V: CLIP {scorer.backbone}; T2V: {t2v_name}{_job_label()}\n"
-            f"Scoring: {policy.describe()} (metrics.postprocess={policy.postprocess}, "
-            f"metrics.frames={policy.frames}, metrics.include_frame0={str(policy.include_frame0).lower()})\n"
-        )
-        table = to_markdown(summary, title)
-        if overlap:
-            table += "\n" + "".join(f"> **Train/eval overlap:** {line}.\n" for line in overlap)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        sheets = evaluator.contact_sheets(run_dir / "contact_sheets")
-        (run_dir / "results.md").write_text(
-            table + sheets_markdown(sheets, run_dir, seeds[0]), encoding="utf-8"
-        )
-        out = {
-            "table": table,
-            "summary": summary,
-            "rows": rows,
-            "counts": dict(evaluator.counts),
-            "backbone": scorer.backbone,
-            "overlap": overlap,
-            "t2v_scorer": t2v_name,
-            "policy": policy.to_dict(),
-            "contact_sheets": {k: str(v) for k, v in sheets.items()},
-            "run_dir": str(run_dir),
-            "samples_dir": str(evaluator.root),
-            "results_md": str(run_dir / "results.md"),
-            "results_csv": str(write_summary_csv(run_dir / "results.csv", summary)),
-            "items_csv": str(write_items_csv(run_dir / "items.csv", rows)),
-            "videos": [r["folder"] for r in rows],
-            "metrics": {f"{s['method']}/{k[:-5]}": s[k] for s in summary for k in s if k.endswith("_mean")},
-        }
-        print(table)
-        if wb is not None:
-            wb.log(rows, summary, sheets)
-        return out
-    finally:
-        if wb is not None:
-            wb.finish()
-        _set_threads(threads)
-
-
-def sheets_markdown(sheets: dict, run_dir: Path, seed: int) -> str:
-    """The contact sheets embedded in results.md (paths relative to it)."""
-    if not sheets:
-        return ""
-    lines = [
-        "",
-        f"## Contact sheets (seed {seed})",
-        "",
-        "Per item: the sketch (framed in blue), then each method's frames exactly as scored.",
-        "",
-    ]
-    for item, p in sheets.items():
-        lines += [f"![{item}]({Path(p).relative_to(run_dir).as_posix()})", ""]
-    return "\n".join(lines)
-
-
-def _job_suffix() -> str:
-    """`-job<N>` inside a Hydra multirun, so the W&B runs of a sweep tell themselves apart."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hc = HydraConfig.get()
-        return f"-job{hc.job.num}" if hc.mode == RunMode.MULTIRUN else ""
-    except (ImportError, ValueError):
-        return ""
-
-
-def _job_label() -> str:
-    """`; sweep job N: <its overrides>` inside a Hydra multirun, so each job's table says which it is."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hc = HydraConfig.get()
-        if hc.mode != RunMode.MULTIRUN:
-            return ""
-        return f"; sweep job {hc.job.num}: {' '.join(hc.overrides.task)}"
-    except (ImportError, ValueError):
-        return ""
-
-
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else ('es' if word.endswith('h') else 's')}"
-
-
-def _set_threads(n) -> int | None:
-    """Set torch's CPU thread count (None: leave it); returns the previous count to restore."""
-    if n in (None, ""):
-        return None
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    return before
+# The task lives in flipsketch.evaluation.run; imported here for the command line and the old
+# import path (`from flipsketch.eval import evaluate`).
+__all__ = ["check", "evaluate", "main"]
 
 
 def _optimized_metric(cfg: DictConfig, out: dict) -> float | None:
     value = out["metrics"].get(str(cfg.get("optimized_metric") or ""))
     return None if value is None else float(value)
-
-
-def _finish_wandb() -> None:
-    from .evaluation.wandb_log import finish_wandb
-
-    finish_wandb()
 
 
 HELP = """flipsketch-eval: FlipSketch variants and baselines on a benchmark -> videos, metrics, tables.
@@ -275,15 +49,14 @@ items.csv, contact_sheets/<item>.png in logs/eval/runs/<time>/; a multirun adds 
 results.csv over all jobs (and tradeoff.png when it sweeps one sampler knob).
 """
 
-main = hydra_cli(
+main = cli_main(
     "eval",
     evaluate,
-    result=_optimized_metric,
-    on_exit=_finish_wandb,
-    check=check,
-    job_metrics=lambda cfg, out: out["metrics"],
-    help_text=HELP,
     program="flipsketch-eval",
+    help_text=HELP,
+    check=check,
+    result=_optimized_metric,
+    job_metrics=lambda cfg, out: out["metrics"],
 )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from .cli import hydra_cli
+from .cli import cli_main
 from .errors import UserError
 
 CKPT_KEY = "flipsketch"  # flipsketch.training.module.CKPT_KEY (not imported: Lightning is slow to load)
@@ -126,7 +126,7 @@ Settings (conf/export.yaml):
   model=... (default: the model recorded in the checkpoint, rebuilt by its registry name)
 """
 
-main = hydra_cli("export", export, check=check, help_text=HELP, program="flipsketch-export")
+main = cli_main("export", export, program="flipsketch-export", help_text=HELP, check=check)
 
 
 if __name__ == "__main__":

@@ -6,36 +6,40 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-FORMATS = ("gif", "mp4", "png", "svg")
+from .atomic import atomic_dir
+from .checks import as_bool, as_float, as_int, as_list, as_str
+from .errors import UserError
+
+FORMATS = ("gif", "mp4", "png", "svg")  # what an animation is written as (check_formats)
+VIDEO_FORMATS = FORMATS[:2]  # the single-file videos (training's validation samples)
+
+
+def check_formats(value, name: str, allowed: tuple[str, ...] = FORMATS) -> list[str]:
+    """The output formats asked for, checked: a non-empty list of names from `allowed`."""
+    formats = [as_str(f, name) for f in as_list(value, name)]
+    bad = sorted(set(formats) - set(allowed))
+    if bad:
+        raise UserError(f"unknown output format(s) {bad}; choose from {', '.join(allowed)}")
+    if not formats:
+        raise UserError(f"{name} is empty; choose from {', '.join(allowed)}")
+    return formats
 
 
 def check_output_config(node, prefix: str = "output") -> dict:
     """The output settings, checked (types, ranges, formats) before any work starts."""
     from omegaconf import DictConfig, OmegaConf
 
-    from .checks import as_bool, as_float, as_int, as_list, as_str
-    from .errors import UserError
-
     d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
     out = dict(d)
     out["binarize"] = as_bool(d.get("binarize", True), f"{prefix}.binarize")
     out["binarize_upscale"] = as_int(d.get("binarize_upscale", 1), f"{prefix}.binarize_upscale", 1, 8)
     out["fps"] = as_int(d.get("fps", 10), f"{prefix}.fps", 1, 240)
-    formats = [
-        as_str(f, f"{prefix}.formats") for f in as_list(d.get("formats", list(FORMATS)), f"{prefix}.formats")
-    ]
-    bad = sorted(set(formats) - set(FORMATS))
-    if bad:
-        raise UserError(f"unknown output format(s) {bad}; choose from {', '.join(FORMATS)}")
-    if not formats:
-        raise UserError(f"{prefix}.formats is empty; choose from {', '.join(FORMATS)}")
+    formats = check_formats(d.get("formats", list(FORMATS)), f"{prefix}.formats")
     out["formats"] = formats
     f = d.get("clip_filter")
     if f is not None:
@@ -64,13 +68,35 @@ def dumps_json(obj, indent: int | None = 2) -> str:
     return json.dumps(json_safe(obj), indent=indent, default=str, allow_nan=False)
 
 
+def otsu_threshold(img: np.ndarray) -> int:
+    """Otsu's threshold t for a uint8 image: the dark class is `img < t`.
+
+    Maximises the between-class variance over all splits. When several splits tie (e.g. an
+    exactly two-valued image) the middle of the tied range is taken. A constant image gets
+    t = its value (dark class empty).
+    """
+    hist = np.bincount(np.asarray(img, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 0
+    p = hist / total
+    w0 = np.cumsum(p)[:-1]  # weight of the dark class {v < t} for t = 1..255
+    mu = np.cumsum(p * np.arange(256))[:-1]
+    mu_t = mu[-1] + 255 * p[-1]
+    denom = w0 * (1.0 - w0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = np.where(denom > 0, (mu_t * w0 - mu) ** 2 / denom, 0.0)
+    if between.max() <= 0:
+        return int(np.asarray(img).min())
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-12)) + 1
+    return int(round((best.min() + best.max()) / 2))
+
+
 def binarize(frames: np.ndarray, upscale: int = 1) -> np.ndarray:
     """Grayscale + Otsu per frame -> pure black strokes on white. frames (F, H, W[, 3]) uint8.
 
     `upscale` > 1 thresholds at a higher resolution first (the official code uses 1024 px) and
     returns that size."""
-    from .metrics.stroke_metrics import otsu_threshold  # the one Otsu: dark class is g < t
-
     out = []
     for fr in frames:
         img = Image.fromarray(fr).convert("L")
@@ -79,12 +105,6 @@ def binarize(frames: np.ndarray, upscale: int = 1) -> np.ndarray:
         g = np.asarray(img)
         out.append(np.where(g >= otsu_threshold(g), 255, 0).astype(np.uint8))
     return np.stack(out)
-
-
-def to_uint8(frames) -> np.ndarray:
-    """Float frames in [0, 1] (F, H, W[, C]) -> uint8."""
-    a = np.asarray(frames, dtype=np.float32)
-    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _rgb(frames: np.ndarray) -> np.ndarray:
@@ -128,9 +148,7 @@ def write_animation(
 ) -> Path:
     """Write one sample atomically: everything lands in a temp folder renamed into place at the end."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         if "gif" in formats:
             write_gif(tmp / f"{stem}.gif", frames, fps)
         if "mp4" in formats:
@@ -144,22 +162,4 @@ def write_animation(
 
             write_svgs(tmp, frames, fps, stem)
         (tmp / "meta.json").write_text(dumps_json(meta))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
-
-
-def share_like_umask(path: str | os.PathLike) -> None:
-    """Give a written file (or every file under a folder) the mode a plain open() would: 0666 & ~umask.
-
-    safetensors writes its files 0600, so teammates on a shared cluster could not read our weights.
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    p = Path(path)
-    for f in [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]:
-        os.chmod(f, 0o666 & ~mask)

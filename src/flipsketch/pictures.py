@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .atomic import atomic_path
 
 
 def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray]]]], scale: int = 2) -> Path:
@@ -43,7 +44,6 @@ def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray
             y += side + pad
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    sheet.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
     return path

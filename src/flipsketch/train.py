@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .cli import hydra_cli
+from .cli import cli_main
 from .errors import UserError
 from .tracking import finish_wandb
 from .training.run import train
@@ -248,16 +248,15 @@ Common settings (conf/train.yaml):
 Writes logs/train/runs/<time>/ (checkpoints/, lora/pytorch_lora_weights.safetensors, samples/, logs).
 """
 
-main = hydra_cli(
+main = cli_main(
     "train",
     train,
-    result=_optimized_metric,
-    on_exit=finish_wandb,
+    program="flipsketch-train",
+    help_text=HELP,
     check=check,
     prepare_argv=resume_in_place,
+    result=_optimized_metric,
     job_metrics=lambda cfg, out: {k: v for k, v in out.items() if k != "lora_path"},
-    help_text=HELP,
-    program="flipsketch-train",
 )
 
 

@@ -25,7 +25,7 @@ def ink_mask(frame: np.ndarray) -> np.ndarray:
     values = np.unique(g)
     if len(values) <= 2 and set(values.tolist()) <= {0, 255}:
         return g == 0
-    from .metrics.stroke_metrics import otsu_threshold
+    from .outputs import otsu_threshold
 
     return g < otsu_threshold(g)
 

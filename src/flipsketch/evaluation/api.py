@@ -1,4 +1,4 @@
-"""Running an evaluation from Python (the demo, notebooks): compose conf/eval.yaml and call `evaluate`."""
+"""Running an evaluation from Python (the demo, notebooks): compose conf/eval.yaml and call `evaluation.run.evaluate`."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def run_eval(overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """Compose and run one evaluation. Returns `evaluate`'s dict: `summary` (one row per method:
     label, n, <metric>_mean/_std), `rows` (per item and seed), `table` (Markdown), `counts`, and the
     paths `run_dir`, `samples_dir`, `results_md`, `results_csv`, `items_csv`, `videos`."""
-    from ..eval import evaluate
-    from .wandb_log import finish_wandb
+    from ..tracking import finish_wandb
+    from .run import evaluate
 
     try:
         return evaluate(compose_eval(overrides))

@@ -10,11 +10,11 @@ Everything is checked up front: a missing sketch or an empty prompt is one clear
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_path
 from ..cli import CONF_DIR
 from ..errors import UserError
 
@@ -52,17 +52,9 @@ def resolve_root(root: str | None) -> Path | None:
 def _read_captions(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise UserError(f"captions file not found: {path}")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise UserError(f"{path} is larger than {MAX_JSON_BYTES} bytes")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise UserError(f"{path} must be a JSON object mapping sketch name -> prompt")
-    return data
+    from data_gen.sources import read_captions
+
+    return read_captions(path, MAX_JSON_BYTES, "prompt")
 
 
 def _find_file(root: Path, name: str) -> Path:
@@ -164,9 +156,8 @@ def render_svg(svg: Path, png: Path, size: int) -> Path:
     except SvgError as exc:
         raise UserError(f"cannot use sketch {svg}: {exc}") from None
     png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_name(f".{png.name}.tmp")
-    Image.fromarray(gray).save(tmp, format="PNG")
-    tmp.replace(png)
+    with atomic_path(png) as tmp:
+        Image.fromarray(gray).save(tmp, format="PNG")
     return png
 
 

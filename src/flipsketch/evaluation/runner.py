@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..atomic import write_text
 from ..metrics import ScoringPolicy, compute_all, t2v_name
 from ..outputs import dumps_json, write_animation
 from ..sketch import load_sketch
@@ -32,15 +31,8 @@ METRIC_KEYS = ("s2v", "t2v", "chamfer", "motion", "flicker", "frame0_iou")
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write via a unique temp file + rename: readers (and parallel sweep jobs) never see half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(dumps_json(data))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """JSON via flipsketch.atomic: readers (and parallel sweep jobs) never see half a file."""
+    write_text(path, dumps_json(data))
 
 
 @dataclass

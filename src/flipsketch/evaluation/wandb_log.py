@@ -5,19 +5,12 @@ the results table, the contact sheets as images, and `<method>/<metric>` means i
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ..tracking import wandb_mode
 from .table import COLUMNS, ITEM_FIELDS
-
-
-def finish_wandb() -> None:
-    """Close the W&B run if one is open (a failed job must not leave it to the next job of a sweep)."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish()
 
 
 class WandbRun:
@@ -30,8 +23,6 @@ class WandbRun:
         if not node:
             return None
         import wandb
-
-        from ..training.loggers import wandb_mode
 
         run_dir.mkdir(parents=True, exist_ok=True)
         run = wandb.init(

@@ -9,7 +9,7 @@ Weight-free stroke metrics: Chamfer distances, motion, flicker, tolerant stroke 
 
 from __future__ import annotations
 
-from .clip_metrics import TINY_CLIP_CFG, ClipScorer, TensorPreprocess, load_open_clip
+from .clip_metrics import TINY_CLIP_CFG, ClipScorer, TensorPreprocess, load_open_clip, passes_clip_filter
 from .clipscore_ref import clipscore_reference  # imports torchmetrics only when called
 from .policy import ScoringPolicy, sample_indices
 from .stroke_metrics import (
@@ -39,6 +39,7 @@ __all__ = [
     "load_open_clip",
     "motion_magnitude",
     "otsu_threshold",
+    "passes_clip_filter",
     "sample_indices",
     "sketch_chamfer",
     "stroke_iou",

@@ -328,3 +328,11 @@ class ClipScorer:
 
     def __repr__(self) -> str:
         return f"ClipScorer({self.backbone}, device={self.device})"
+
+
+def passes_clip_filter(filter_cfg, sketch_image, video) -> bool:
+    """output.clip_filter: keep a clip when its mean per-frame CLIP sketch-to-video similarity
+    (backbone `filter_cfg.model_name`/`pretrained`) is above `filter_cfg.threshold`."""
+    scorer = ClipScorer(filter_cfg.model_name, filter_cfg.pretrained)
+    per_frame = scorer.s2v_per_frame(sketch_image, video)
+    return bool(per_frame.mean() > float(filter_cfg.threshold))

@@ -17,33 +17,10 @@ import math
 import numpy as np
 import torch
 
+from ..outputs import otsu_threshold  # the one Otsu (sampling layer): dark class is g < t
 from ._io import gray_frames, gray_image
 
 MAX_POINTS = 4096  # Chamfer point sets larger than this are subsampled evenly (deterministic)
-
-
-def otsu_threshold(img: np.ndarray) -> int:
-    """Otsu's threshold t for a uint8 image: the dark class is `img < t`.
-
-    Maximises the between-class variance over all splits. When several splits tie (e.g. an
-    exactly two-valued image) the middle of the tied range is taken. A constant image gets
-    t = its value (dark class empty).
-    """
-    hist = np.bincount(np.asarray(img, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
-    if total == 0:
-        return 0
-    p = hist / total
-    w0 = np.cumsum(p)[:-1]  # weight of the dark class {v < t} for t = 1..255
-    mu = np.cumsum(p * np.arange(256))[:-1]
-    mu_t = mu[-1] + 255 * p[-1]
-    denom = w0 * (1.0 - w0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = np.where(denom > 0, (mu_t * w0 - mu) ** 2 / denom, 0.0)
-    if between.max() <= 0:
-        return int(np.asarray(img).min())
-    best = np.flatnonzero(between >= between.max() * (1 - 1e-12)) + 1
-    return int(round((best.min() + best.max()) / 2))
 
 
 def stroke_mask(img, threshold: int | None = None, min_contrast: int = 32) -> np.ndarray:

@@ -39,6 +39,28 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
         raise UserError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}") from None
 
 
+def auto_gpu_dtype() -> str:
+    """dtype=auto on a GPU: bfloat16 where the GPU supports it, float16 otherwise."""
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
+def resolve_device(device: str, dtype: str):
+    """(torch.device, torch.dtype) for the `device=` and `dtype=` settings (auto: a GPU when there
+    is one); a device that does not exist or is absent is one UserError line."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device={device} asked for, but no CUDA GPU is available")
+    if dtype == "auto":  # GPU: bf16 where supported (the authors ran bf16; alignment backpropagates
+        # through the UNet without loss scaling, where fp16 gradients can underflow), else fp16
+        dtype = auto_gpu_dtype() if device.startswith("cuda") else "float32"
+    return torch.device(device), resolve_dtype(dtype)
+
+
 def _looks_like_hub_id(path: str) -> bool:
     return not os.path.isabs(path) and path.count("/") == 1 and not path.startswith(".")
 

@@ -16,9 +16,9 @@ import torch
 
 from ..checkpointing import enable_block_checkpointing
 from ..config import SamplerConfig
-from ..outputs import write_gif, write_mp4
+from ..outputs import VIDEO_FORMATS, check_formats, write_gif, write_mp4
 
-WRITERS = {"gif": write_gif, "mp4": write_mp4}
+WRITERS = dict(zip(VIDEO_FORMATS, (write_gif, write_mp4), strict=True))  # the formats a sample is written as
 
 
 def _slug(text: str) -> str:
@@ -40,9 +40,7 @@ class SampleVideos(pl.Callback):
         fps: int = 8,
         every_n_validations: int = 1,
     ):
-        unknown = sorted(set(formats) - set(WRITERS))
-        if unknown:
-            raise ValueError(f"unknown video format(s) {unknown}; choose from {sorted(WRITERS)}")
+        formats = check_formats(formats, "callbacks.sample_videos.formats", VIDEO_FORMATS)
         self.dirpath = Path(str(dirpath))
         self.num_samples, self.prompts, self.seeds = num_samples, list(prompts or []), [int(s) for s in seeds]
         self.formats, self.fps, self.every = tuple(formats), fps, max(1, int(every_n_validations))
