@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from data_gen.build import GenConfig, generate
-from data_gen.settings import gen_config
+from data_gen.settings import gen_config, gen_defaults, register_gen_defaults
 from flipsketch.cli import cli_main
 from flipsketch.errors import UserError
 
@@ -54,18 +54,24 @@ def run(cfg: DictConfig) -> dict:
     return report
 
 
-HELP = """flipsketch-data (python -m data_gen): SVG sketches -> animated, captioned raster clips for training.
+def _help() -> str:
+    d = gen_defaults()
+    return f"""flipsketch-data (python -m data_gen): SVG sketches -> animated, captioned raster clips for training.
 
 Usage (Hydra overrides, key=value):
   flipsketch-data out=data/clips                       # the 17 shipped training sketches (8 evaluation ones left out)
   flipsketch-data out=DIR sketches=[MY_SVGS] clips_per_sketch=8 size=256 frames=24
 
-Settings (conf/data_gen.yaml; data_gen/README.md):
-  out=DIR (required)  sketches=[DIR,...] (null: the shipped set)  exclude=[heldout] (default: the 8 evaluation sketches; [] = none)
-  animations=[DIR | {path: DIR, caption: TEXT}] (Live-Sketch outputs)  clips_per_sketch=4
-  motion=auto|sway|wave|swim|walk|...  frames=24 fps=8 size=256 stroke_width=null
-  renderer=cairo|cairosvg  workers=2  seed=0  val_fraction=0.1  progress=true
+Settings (data_gen.build.GenConfig; conf/data_gen.yaml; data_gen/README.md), with their defaults:
+  out=DIR (required)  sketches=[DIR,...] (null: the shipped set)  exclude=[heldout] (the 8 evaluation sketches; [] = none)
+  animations=[DIR | {{path: DIR, caption: TEXT}}] (Live-Sketch outputs)  clips_per_sketch={d["clips_per_sketch"]}
+  motion={d["motion"]}|sway|wave|swim|walk|...  frames={d["frames"]} fps={d["fps"]} size={d["size"]} stroke_width=null
+  renderer={d["renderer"]}|cairosvg  workers={d["workers"]}  seed={d["seed"]}  val_fraction={d["val_fraction"]}  progress={str(d["progress"]).lower()}
 """
+
+
+HELP = _help()
+register_gen_defaults()  # before cli_main composes conf/data_gen.yaml
 
 main = cli_main("data_gen", run, program="flipsketch-data", help_text=HELP, check=check)
 

@@ -300,7 +300,7 @@ def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[lis
         sources = [src for src in sources if src.path not in gone]
         if gone and notes is not None:
             names = ", ".join(sorted(p.stem for p in gone))
-            notes.append(f"left out {len(gone)} copies of held-out evaluation sketches: {names}")
+            notes.append(f"left out {len(gone)} held-out evaluation sketch(es) (exclude: [heldout]): {names}")
     if not sources:
         raise UserError(f"no usable inputs: {_reasons(skipped)}")
     sources = unique_keys(sources)

@@ -32,6 +32,30 @@ def _animation(item) -> AnimationInput:
 
 
 _KEYS = {f.name for f in fields(GenConfig)}
+GEN_DEFAULTS = "data_gen_defaults"  # the ConfigStore node conf/data_gen.yaml starts from
+
+
+def gen_defaults() -> dict:
+    """GenConfig's defaults as the plain settings the CLI takes: the one place they are written
+    (conf/data_gen.yaml starts from this node, `--help` prints it)."""
+    from dataclasses import asdict
+
+    d = GenConfig(out=Path("."))
+    node = {f.name: getattr(d, f.name) for f in fields(GenConfig) if f.name not in ("out", "limits")}
+    node["out"] = "???"  # required
+    node["sketches"] = None if d.sketches == (SHIPPED_SKETCHES,) else [str(p) for p in d.sketches]
+    node["animations"] = [str(a.path) for a in d.animations]
+    node["exclude"] = list(d.exclude)
+    node["limits"] = asdict(d.limits)
+    return node
+
+
+def register_gen_defaults() -> None:
+    """Store `gen_defaults()` in Hydra's ConfigStore (before composing conf/data_gen.yaml). Untyped,
+    so a mistyped value reaches gen_config and its one-line error."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=GEN_DEFAULTS, node=gen_defaults(), provider="data_gen")
 
 
 def gen_config(raw: dict, prefix: str = "") -> GenConfig:

@@ -32,6 +32,7 @@ call only (`FlipSketchPipeline.composition`), so the UNet is left as the caller 
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -498,13 +499,14 @@ class FlipSketchPipeline:
     # ------------------------------------------------------------------ the steps of a call
     def _call_config(self, config, num_frames, num_inference_steps, guidance_scale) -> SamplerConfig:
         """A copy of the pipeline's (or the given) settings with the call's arguments applied."""
-        cfg = SamplerConfig.from_dict((config or self.config).to_dict())
+        cfg = copy.deepcopy(config or self.config)  # the caller's object is never changed
         if num_frames is not None:
             cfg.num_frames = num_frames
         if num_inference_steps is not None:
             cfg.num_inference_steps = num_inference_steps
         if guidance_scale is not None:
             cfg.guidance_scale = guidance_scale
+        cfg.validate()
         return cfg
 
     def _sketch_image(self, sketch, cfg: SamplerConfig) -> Image.Image:
