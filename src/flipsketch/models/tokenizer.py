@@ -81,6 +81,7 @@ def save_tokenizer(tok, folder: str | Path) -> Path:
     if model.get("type") != "BPE":
         return out
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
-    (out / "vocab.json").write_text(json.dumps(tok.get_vocab(), ensure_ascii=False))
+    vocab = dict(sorted(tok.get_vocab().items(), key=lambda kv: kv[1]))  # id order: same bytes every run
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
     return out
