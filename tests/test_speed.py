@@ -111,7 +111,7 @@ def test_device_check_runs_on_cpu_with_tiny_settings(tmp_path):
     rows = {r["variant"]: r for r in data["sampling"]}
     assert len(rows) == 5 and not data["notes"]
     assert rows["plain text-to-video"]["unet_calls"] == 4  # 4 steps, guidance in one call
-    two, one = rows["flipsketch, align off, two calls"], rows["flipsketch, align off"]
+    two, one = rows["flipsketch, align off"], rows["flipsketch, align off, batched"]
     assert one["unet_calls"] == two["unet_calls"] - 1 and one["unet_frames"] == two["unet_frames"]
     assert rows["paper alignment (10x)"]["unet_calls"] > rows["sampler=fast (align 3x)"]["unet_calls"]
     assert [r["checkpointing"] for r in data["training"]] == [False, True]
