@@ -14,51 +14,14 @@ ratios are comparable. "plain" is text-to-video with no reference (sampler.refer
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 
 import torch
 
 from flipsketch.config import SamplerConfig
 from flipsketch.models import build_model
+from flipsketch.peak_memory import PeakMemory
 from flipsketch.pipeline import FlipSketchPipeline
-
-
-class PeakRSS:
-    """Peak resident memory of this process while the block runs (CPU), or CUDA peak allocation."""
-
-    def __init__(self, cuda: bool):
-        self.cuda, self.peak, self._stop = cuda, 0, threading.Event()
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    def _poll(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.005)
-
-    def __enter__(self):
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            self.peak = self._rss()
-            self._t = threading.Thread(target=self._poll, daemon=True)
-            self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated()
-        else:
-            self._stop.set()
-            self._t.join()
 
 
 def main() -> None:
@@ -122,7 +85,7 @@ def main() -> None:
         cfg = SamplerConfig.from_dict({**base, **over})
         best, peak, out = float("inf"), 0, None
         for _ in range(args.repeats):
-            with PeakRSS(args.device.startswith("cuda")) as mem:
+            with PeakMemory(args.device.startswith("cuda")) as mem:
                 t0 = time.perf_counter()
                 out = pipe(sketch, "a ball bouncing", seeds=args.seeds, config=cfg, measure_alignment=True)
                 best = min(best, time.perf_counter() - t0)

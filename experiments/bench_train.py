@@ -16,35 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    def __init__(self, interval: float = 0.002):
-        self.interval, self.peak, self._stop = interval, _rss_bytes(), threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+from flipsketch.peak_memory import PeakMemory
 
 
 def worker(args) -> dict:
@@ -91,8 +67,7 @@ def worker(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     times = []
-    with PeakRSS() as rss:  # the warm-up step counts for the peak: freed memory stays in the RSS
-        base_rss = rss.peak
+    with PeakMemory() as rss:  # the warm-up step counts for the peak: freed memory stays in the RSS
         for i in range(args.warmup):  # allocator, kernels
             step(-1 - i)
         for i in range(args.steps):
@@ -102,7 +77,7 @@ def worker(args) -> dict:
     if device.type == "cuda":
         peak, above = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_allocated() - base
     else:
-        peak, above = rss.peak, rss.peak - base_rss
+        peak, above = rss.peak, rss.growth
     return {
         "model": args.model,
         "checkpointing": args.checkpointing,

@@ -23,51 +23,14 @@ import copy
 import gc
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 import torch
 
+from flipsketch.peak_memory import PeakMemory
+
 GOALS = {"align_off_x_plain": 1.2, "fast_x_plain": 4.0, "align_off_seconds": 3.0}
-
-
-class Peak:
-    """Peak memory of a block: CUDA max allocated, or peak RSS growth on the CPU (polled)."""
-
-    def __init__(self, cuda: bool):
-        self.cuda, self.bytes, self._stop = cuda, 0, threading.Event()
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            import os
-
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _poll(self):
-        while not self._stop.is_set():
-            self._max = max(self._max, self._rss())
-            time.sleep(0.002)
-
-    def __enter__(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            self._base = self._max = self._rss()
-            self._t = threading.Thread(target=self._poll, daemon=True)
-            self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.bytes = torch.cuda.max_memory_allocated()
-        else:
-            self._stop.set()
-            self._t.join()
-            self.bytes = self._max - self._base
 
 
 def settings(a) -> dict:
@@ -158,12 +121,13 @@ def sampling(pipe, sketch, dtype_name: str, s: dict, a, report: Report, deadline
             )
             report.write()
             continue
-        with Peak(cuda) as mem:
+        with PeakMemory(cuda) as mem:
             t = time.perf_counter()
             out = pipe(sketch if cfg.reference_frame else None, "a ball bouncing", seeds=[0], config=cfg)
             if cuda:
                 torch.cuda.synchronize()
             sec = time.perf_counter() - t
+        peak = mem.peak if cuda else mem.growth  # CUDA: all allocated (model included); CPU: RSS growth
         if per_pass is None:
             per_pass = sec / passes
         rows[name] = sec
@@ -174,13 +138,13 @@ def sampling(pipe, sketch, dtype_name: str, s: dict, a, report: Report, deadline
                 variant=name,
                 seconds=sec,
                 x_plain=sec / plain,
-                peak_gib=mem.bytes / 2**30,
+                peak_gib=peak / 2**30,
                 unet_calls=out.stats["unet_calls"]["total"],
                 unet_frames=out.stats["unet_frames"],
                 batched_steps=out.stats["batched_steps"],
             )
         )
-        print(f"  {dtype_name} {name}: {sec:.2f} s, peak {mem.bytes / 2**30:.2f} GiB", flush=True)
+        print(f"  {dtype_name} {name}: {sec:.2f} s, peak {peak / 2**30:.2f} GiB", flush=True)
         report.write()
     return rows
 
@@ -229,18 +193,19 @@ def training(comps, dtype, dtype_name: str, s: dict, a, report: Report, deadline
         gc.collect()
         base = torch.cuda.memory_allocated() if cuda else 0
         times = []
-        with Peak(cuda) as mem:
+        with PeakMemory(cuda) as mem:
             for i in range(a.train_steps):
                 t = time.perf_counter()
                 step(i + 1)
                 times.append(time.perf_counter() - t)
+        peak = mem.peak if cuda else mem.growth  # CUDA: all allocated (model included); CPU: RSS growth
         report.data["training"].append(
             dict(
                 dtype=dtype_name,
                 checkpointing=ckpt,
                 step_s=statistics.median(times),
-                peak_gib=mem.bytes / 2**30,  # CUDA: all allocated (model included); CPU: RSS growth
-                above_model_gib=(mem.bytes - base) / 2**30,
+                peak_gib=peak / 2**30,
+                above_model_gib=(peak - base) / 2**30,
             )
         )
         print(

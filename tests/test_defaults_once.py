@@ -32,6 +32,8 @@ def test_composed_data_gen_is_the_dataclass_defaults(tmp_path):
     register_gen_defaults()
     cfg = compose_config("data_gen", [f"out={tmp_path}"])
     raw = OmegaConf.to_container(cfg, resolve=True)
-    assert {k: v for k, v in raw.items() if k != "out"} == {k: v for k, v in gen_defaults().items() if k != "out"}
+    assert {k: v for k, v in raw.items() if k != "out"} == {
+        k: v for k, v in gen_defaults().items() if k != "out"
+    }
     built, reference = gen_config(raw), gen_config({"out": str(tmp_path)})
     assert all(getattr(built, f.name) == getattr(reference, f.name) for f in fields(built))

@@ -26,7 +26,8 @@ LAYER_OF = {
     "flipsketch.provenance": "foundation",
     "flipsketch.atomic": "foundation",
     "flipsketch.tracking": "foundation",
-    "flipsketch.config": "foundation",  # the sampler settings' dataclass (defaults written once)
+    "flipsketch.config": "foundation",
+    "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe  # the sampler settings' dataclass (defaults written once)
     "flipsketch.cli": "harness",  # config composition + the console-main builder: not a CLI itself
     "flipsketch.sweeps": "harness",
     "data_gen": "data",
