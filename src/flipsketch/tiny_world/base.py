@@ -9,7 +9,7 @@ import torch
 
 from .arch import FRAMES, build_base
 from .domains import render_domain
-from .state import init_from_folder, load_state, log_row, save_state, warmup_lr
+from .state import ema_update, init_from_folder, load_state, log_row, save_state, warmup_lr
 from .vae import load_trained_vae
 
 
@@ -80,11 +80,7 @@ def train_base(
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        with torch.no_grad():
-            d = min(0.998, (1 + step) / (10 + step))
-            for src, dst in ((text, ema_text), (unet, ema_unet)):
-                for pe, p in zip(dst.parameters(), src.parameters(), strict=True):
-                    pe.lerp_(p, 1 - d)
+        ema_update(((text, ema_text), (unet, ema_unet)), step, 0.998)
         step += 1
         if step % 10 == 0:
             row = {

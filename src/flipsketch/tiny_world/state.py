@@ -63,6 +63,16 @@ def warmup_lr(step: int, base: float, warmup: int) -> float:
     return base * min(1.0, (step + 1) / max(1, warmup))
 
 
+@torch.no_grad()
+def ema_update(pairs, step: int, cap: float) -> None:
+    """EMA weights follow the trained ones: decay min(cap, (1 + step) / (10 + step)) (fast at first).
+    `pairs`: (trained module, its EMA copy), ..."""
+    d = min(cap, (1 + step) / (10 + step))
+    for src, dst in pairs:
+        for pe, p in zip(dst.parameters(), src.parameters(), strict=True):
+            pe.lerp_(p, 1 - d)
+
+
 def require(path: Path, stage: str) -> None:
     if not path.exists():
         raise UserError(f"{path} not found: run `--stage {stage}` first (same --run)")

@@ -10,7 +10,7 @@ import torch
 
 from .arch import build_vae
 from .domains import render_domain
-from .state import init_from_folder, load_state, log_row, require, save_state, warmup_lr
+from .state import ema_update, init_from_folder, load_state, log_row, require, save_state, warmup_lr
 
 
 def train_vae(
@@ -74,10 +74,7 @@ def train_vae(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
-        with torch.no_grad():
-            d = min(0.99, (1 + step) / (10 + step))
-            for pe, p in zip(ema.parameters(), vae.parameters(), strict=True):
-                pe.lerp_(p, 1 - d)
+        ema_update(((vae, ema),), step, 0.99)
         step += 1
         if step % 10 == 0:
             row = {
