@@ -119,6 +119,7 @@ class Task:
     limits: Limits
     clips_dir: Path
     parsed: tuple = ()  # the source's Sketch (static) or frame Sketches (live_sketch), read in plan()
+    sha256: str | None = None  # of a static source's file, read once in plan()
 
 
 def file_sha256(path: Path) -> str:
@@ -128,20 +129,6 @@ def file_sha256(path: Path) -> str:
 def heldout_hashes() -> set[str]:
     """sha256 of the shipped held-out evaluation sketches (the files themselves, not their names)."""
     return {file_sha256(p) for stem in HELDOUT_SKETCHES if (p := SHIPPED_SKETCHES / f"{stem}.svg").is_file()}
-
-
-def excluded(src: Source, exclude: tuple[str, ...], held: set[str] | None = None) -> bool:
-    """Is a static source left out: named in `exclude`, or (with "heldout") a copy of a held-out sketch.
-    Call it only on sources that read_source accepted: it reads the file."""
-    if src.path.stem in exclude:
-        return True
-    if HELDOUT in exclude and src.kind == "static":
-        held = heldout_hashes() if held is None else held
-        try:
-            return file_sha256(src.path) in held
-        except OSError:
-            return False  # unreadable: read_source reports it
-    return False
 
 
 def clip_seed(seed: int, key: str, variant: int) -> int:
@@ -192,7 +179,7 @@ def _record(task: Task, spec: ClipSpec, fingerprint: str, source_frames: int | N
         "caption": task.source.caption,
         "source": str(task.source.path),
         "source_kind": task.source.kind,
-        **({"source_sha256": file_sha256(task.source.path)} if task.source.kind == "static" else {}),
+        **({"source_sha256": task.sha256} if task.sha256 else {}),
         "motion": spec.program,
         "seed": spec.seed,
         "frames": task.frames,
@@ -294,9 +281,11 @@ def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[lis
         except SvgError as exc:
             skipped.append({"source": str(src.path), "reason": str(exc)})
     sources = [src for src in sources if src.path in parsed]
-    if HELDOUT in cfg.exclude:  # by content: only files read_source accepted (regular, inside, bounded)
+    # hashed once, and only files read_source accepted (regular, inside their folder, bounded)
+    sha = {src.path: file_sha256(src.path) for src in sources if src.kind == "static"}
+    if HELDOUT in cfg.exclude:  # by content: a held-out sketch is left out under any name
         held = heldout_hashes()
-        gone = {src.path for src in sources if excluded(src, cfg.exclude, held)}
+        gone = {path for path, h in sha.items() if h in held}
         sources = [src for src in sources if src.path not in gone]
         if gone and notes is not None:
             names = ", ".join(sorted(p.stem for p in gone))
@@ -332,6 +321,7 @@ def plan(cfg: GenConfig, out: Path, notes: list[str] | None = None) -> tuple[lis
                 cfg.limits,
                 clips_dir,
                 parsed[src.path],
+                sha.get(src.path),
             )
         )
     return tasks, skipped

@@ -8,7 +8,6 @@ recorded hash (an older dataset) matches by name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -31,8 +30,10 @@ def lora_train_sources(path: str | Path) -> list[dict] | None:
 
 
 def _sha256(path: Path) -> str | None:
+    from data_gen.build import file_sha256  # the hash data_gen records for each source
+
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except OSError:
         return None
 
@@ -49,20 +50,15 @@ def overlapping(items: list[BenchmarkItem], sources: list[dict]) -> list[str]:
 
 
 def overlap_warnings(model: dict, items: list[BenchmarkItem]) -> list[str]:
-    """One line per LoRA of the model config that was trained on benchmark items."""
-    lines = []
-    for key in ("lora",):
-        raw = model.get(key)
-        if not raw or not Path(str(raw)).expanduser().exists():
-            continue
-        sources = lora_train_sources(Path(str(raw)).expanduser())
-        if not sources:
-            continue
-        ids = overlapping(items, sources)
-        if ids:
-            shown = ", ".join(ids[:8]) + (f" (+{len(ids) - 8} more)" if len(ids) > 8 else "")
-            lines.append(
-                f"the LoRA {raw} was trained on {len(ids)} of the {len(items)} benchmark sketches "
-                f"({shown}): their scores are not held-out"
-            )
-    return lines
+    """A line when the model config's LoRA was trained on benchmark items (else none)."""
+    raw = model.get("lora")
+    if not raw or not Path(str(raw)).expanduser().exists():
+        return []
+    ids = overlapping(items, lora_train_sources(Path(str(raw)).expanduser()) or [])
+    if not ids:
+        return []
+    shown = ", ".join(ids[:8]) + (f" (+{len(ids) - 8} more)" if len(ids) > 8 else "")
+    return [
+        f"the LoRA {raw} was trained on {len(ids)} of the {len(items)} benchmark sketches "
+        f"({shown}): their scores are not held-out"
+    ]
