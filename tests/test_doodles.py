@@ -77,3 +77,78 @@ def test_contact_sheet_draws_one_row_per_label(tmp_path):
     assert im.size[0] >= 150 + 3 * 32 and im.size[1] >= 3 * 32 + 2 * 14
     assert (a[14 + 16, 150:] == 0).any(), "the stroke of the first frame is drawn, scaled x2"
     assert not list(tmp_path.glob("*.tmp*")), "written atomically"
+
+
+def test_motion_spans_slow_down_only_the_listed_programs():
+    """A spin over 24..32 frames moves less per frame than a whole turn in the 8-frame clip (45 degrees a
+    frame), and every window is still the same drawing, moved; unlisted programs are unchanged."""
+    fast, slow = [], []
+    for s in range(6):
+        whole, cap = doodles.render_doodle_clip(s, program="spin", spans={})
+        window, cap_w = doodles.render_doodle_clip(s, program="spin")
+        assert cap == cap_w and window.shape == whole.shape == (8, 64, 64)
+        fast.append(motion_magnitude((whole.numpy() * 255).astype(np.uint8)))
+        slow.append(motion_magnitude((window.numpy() * 255).astype(np.uint8)))
+        # unlisted program: identical with and without the default spans
+        a, _ = doodles.render_doodle_clip(s, program="sway", spans={})
+        b, _ = doodles.render_doodle_clip(s, program="sway")
+        assert torch.equal(a, b)
+    assert np.mean(slow) < 0.7 * np.mean(fast), (np.mean(slow), np.mean(fast))
+    assert np.mean(slow) > 0.3, "a slower spin still moves"
+
+
+def test_motion_span_windows_are_consecutive_frames_of_the_longer_animation(monkeypatch):
+    import data_gen.motion
+    import data_gen.raster
+
+    calls = {}
+
+    def fake_animate(sketch, program, frames, seed):  # frame k: the drawing shifted by k / 1000
+        calls["frames"] = frames
+        return sketch.points[None] + (np.arange(frames) / 1000)[:, None, None]
+
+    def fake_render(sketch, pts, renderer):
+        calls["k"] = np.rint((pts[:, 0, 0] - sketch.points[0, 0]) * 1000).astype(int)
+        return np.full((len(pts), 8, 8), 255, np.uint8)
+
+    monkeypatch.setattr(data_gen.motion, "animate", fake_animate)
+    monkeypatch.setattr(data_gen.raster, "render_clip", fake_render)
+    for seed in range(4):
+        doodles.render_doodle_clip(seed, program="spin", spans={"spin": (24,)})
+        k = calls["k"]
+        assert calls["frames"] == 24 and len(k) == 8
+        assert ((np.diff(k) % 24) == 1).all(), k  # a loop: consecutive frames, wrapping around
+        doodles.render_doodle_clip(seed, program="grow", spans={"grow": (24,)})
+        k = calls["k"]
+        assert (np.diff(k) == 1).all() and 0 <= k[0] and k[-1] < 24, k  # one-shot: inside, no wrap
+        doodles.render_doodle_clip(seed, program="spin", spans={})
+        assert calls["frames"] == 8 and list(calls["k"]) == list(range(8))
+
+
+def test_spans_option_is_checked():
+    import pytest
+
+    from flipsketch.errors import UserError
+    from flipsketch.tiny_world.train import parse_spans
+
+    assert parse_spans(["spin=24,32", "fly=16"]) == {"spin": (24, 32), "fly": (16,)}
+    for bad in ("spin=", "spin=a", "twirl=8", "spin=0"):
+        with pytest.raises(UserError, match="--spans"):
+            parse_spans([bad])
+
+
+def test_contact_sheet_labels_say_lambda_in_any_font():
+    from flipsketch.pictures import drawable, label_font
+
+    assert drawable("FlipSketch λ=1", unicode=False) == "FlipSketch lambda=1"
+    assert drawable("FlipSketch λ=1", unicode=True) == "FlipSketch λ=1"
+    font, unicode = label_font()
+    if unicode:  # a font with Greek letters draws λ, not the missing-glyph box of "?"
+        from PIL import Image, ImageDraw
+
+        def ink(text):
+            im = Image.new("L", (40, 20), 255)
+            ImageDraw.Draw(im).text((2, 2), text, font=font, fill=0)
+            return np.asarray(im)
+
+        assert not np.array_equal(ink("λ"), ink("\uffff"))

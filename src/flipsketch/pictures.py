@@ -9,6 +9,29 @@ from PIL import Image
 
 from .atomic import atomic_path
 
+_FONT_FILES = ("DejaVuSans.ttf", "LiberationSans-Regular.ttf")  # have Greek letters (the labels say λ)
+
+
+def label_font(size: int = 11):
+    """(font, unicode): a TrueType font with Greek letters when the system has one, else PIL's default."""
+    from PIL import ImageFont
+
+    for name in _FONT_FILES:
+        try:
+            return ImageFont.truetype(name, size), True
+        except OSError:
+            continue
+    return ImageFont.load_default(), False
+
+
+def drawable(text: str, unicode: bool) -> str:
+    """The text as the font can draw it: without a Unicode font, λ is spelt 'lambda', τ 'tau'."""
+    if unicode:
+        return text
+    for a, b in (("λ", "lambda"), ("τ", "tau"), ("±", "+-"), ("↑", ""), ("↓", "")):
+        text = text.replace(a, b)
+    return text.encode("ascii", "replace").decode()
+
 
 def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray]]]], scale: int = 2) -> Path:
     """A PNG for eyes: per block (e.g. a sketch) a title line, then one row per label (e.g. a method).
@@ -29,12 +52,13 @@ def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray
     height = sum(title_h + len(rs) * (side + pad) for _, rs in blocks)
     sheet = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
+    font, unicode = label_font()
     y = 0
     for title, rs in blocks:
-        draw.text((2, y + 1), title, fill=(0, 0, 160))
+        draw.text((2, y + 1), drawable(title, unicode), fill=(0, 0, 160), font=font)
         y += title_h
         for label, frames in rs:
-            draw.text((2, y + side // 2 - 5), label, fill=(0, 0, 0))
+            draw.text((2, y + side // 2 - 5), drawable(label, unicode), fill=(0, 0, 0), font=font)
             for k, fr in enumerate(np.asarray(frames)):
                 im = Image.fromarray(fr).convert("RGB")
                 im = im.resize((side, side), Image.Resampling.NEAREST)

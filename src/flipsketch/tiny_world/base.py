@@ -26,12 +26,15 @@ def train_base(
     init_dir: Path | None = None,
     device: str = "cpu",
     entropy_every: int = 250,
+    spans: dict[str, tuple[int, ...]] | None = None,
 ) -> dict:
     from diffusers import DDPMScheduler
 
     from ..models.tiny import MODELSCOPE_SCHEDULER
     from ..models.tokenizer import build_clip_tokenizer
+    from .doodles import MOTION_SPANS
 
+    spans = {k: tuple(v) for k, v in (MOTION_SPANS if spans is None else spans).items()}
     torch.manual_seed(seed)
     vae = load_trained_vae(vae_run, domain=domain)
     sf = float(vae.config.scaling_factor)
@@ -55,11 +58,14 @@ def train_base(
     sched = DDPMScheduler(**{k: v for k, v in MODELSCOPE_SCHEDULER.items() if k != "set_alpha_to_one"})
     acp = sched.alphas_cumprod
     snr = acp / (1 - acp)
-    print(f"base ({domain}): step {step} -> {steps} (or {minutes} min), vae scaling {sf:.4f}", flush=True)
+    print(
+        f"base ({domain}): step {step} -> {steps} (or {minutes} min), vae scaling {sf:.4f}, motion spans {spans}",
+        flush=True,
+    )
     while step < steps and (time.time() - t0) < minutes * 60:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         seeds = torch.randint(2**31 - 1, (batch,), generator=g).tolist()
-        x, caps = render_domain(domain, seeds, FRAMES)
+        x, caps = render_domain(domain, seeds, FRAMES, spans)
         caps = ["" if float(torch.rand((), generator=g)) < 0.1 else c for c in caps]
         with torch.no_grad():
             post = vae.encode(x.flatten(0, 1).to(device)).latent_dist
@@ -92,7 +98,17 @@ def train_base(
             log_row(run, row)
             print(row, flush=True)
         if step % save_every == 0:
-            save_state(run, modules, opt, step, {"vae_scaling": sf, "seconds": spent + time.time() - t0})
+            save_state(
+                run,
+                modules,
+                opt,
+                step,
+                {
+                    "vae_scaling": sf,
+                    "seconds": spent + time.time() - t0,
+                    "motion_spans": {k: list(v) for k, v in spans.items()},
+                },
+            )
         if step % entropy_every == 0:
             log_row(
                 run,
@@ -101,7 +117,17 @@ def train_base(
                     "attention_entropy": probe_entropy(ema_unet, ema_text, vae, tok, sf, domain, device),
                 },
             )
-    save_state(run, modules, opt, step, {"vae_scaling": sf, "seconds": spent + time.time() - t0})
+    save_state(
+        run,
+        modules,
+        opt,
+        step,
+        {
+            "vae_scaling": sf,
+            "seconds": spent + time.time() - t0,
+            "motion_spans": {k: list(v) for k, v in spans.items()},
+        },
+    )
     return {"step": step}
 
 

@@ -341,9 +341,29 @@ def random_doodle(seed: int):
     return sk, kind
 
 
-def render_doodle_clip(seed: int, size: int = 64, frames: int = 8, program: str | None = None):
-    """(frames, size, size) float in [0, 1] (1 = white paper) and a caption."""
-    from data_gen.motion import animate
+# The motion of a clip is a window of `frames` consecutive frames out of a program animated over
+# `span` frames, drawn per clip from the program's spans here (other programs: the whole program in
+# the clip). data_gen's loops make whole cycles per animation (one below 16 frames, one or two from
+# 16), so the span sets the speed. In 8 frames a spin is a full turn, 45 degrees a frame (mean
+# stroke motion 2.6 px a frame at 64 px, five times any other program) and a flight is 2 wing beats
+# (0.8 px): the small model could not follow either and drew a spinning star or a flying bird as
+# loose strokes. Over 24..32 frames a spin moves 1.0-1.3 px a frame, over 16..24 a flight 0.35-0.55.
+MOTION_SPANS: dict[str, tuple[int, ...]] = {"spin": (24, 32), "fly": (16, 24)}
+
+
+def render_doodle_clip(
+    seed: int,
+    size: int = 64,
+    frames: int = 8,
+    program: str | None = None,
+    spans: dict[str, tuple[int, ...]] | None = None,
+):
+    """(frames, size, size) float in [0, 1] (1 = white paper) and a caption.
+
+    spans: {program: frame counts} (None: MOTION_SPANS; {}: every program whole in the clip). A listed
+    program is animated over a span drawn from its counts (at least `frames`) and a random window of
+    `frames` consecutive frames is kept."""
+    from data_gen.motion import ONE_SHOT, animate
     from data_gen.raster import CairoRenderer, render_clip
 
     rng = np.random.default_rng(seed + 1_000_003)
@@ -352,7 +372,20 @@ def render_doodle_clip(seed: int, size: int = 64, frames: int = 8, program: str 
         names = list(PHRASES)
         w = np.array([PROGRAM_WEIGHTS[p] for p in names])
         program = names[int(rng.choice(len(names), p=w / w.sum()))]
-    pts = animate(sk, program, frames, int(rng.integers(2**31 - 1)))
+    motion_seed = int(rng.integers(2**31 - 1))
+    choices = (MOTION_SPANS if spans is None else spans).get(program, ())
+    wrng = np.random.default_rng(
+        seed + 2_000_003
+    )  # its own stream: drawing and caption do not depend on spans
+    span = max(frames, int(choices[int(wrng.integers(len(choices)))])) if choices else frames
+    pts = animate(sk, program, span, motion_seed)
+    if span > frames:
+        if program in ONE_SHOT:  # a one-shot program (grow, ...) runs once: any window of it
+            start = int(wrng.integers(span - frames + 1))
+            pts = pts[start : start + frames]
+        else:  # a loop: a window anywhere in the cycle, wrapping around
+            start = int(wrng.integers(span))
+            pts = pts[(start + np.arange(frames)) % span]
     clip = render_clip(sk, pts, CairoRenderer(size)).astype(np.float32) / 255.0
     noun = NOUNS[int(rng.integers(len(NOUNS)))] if kind in ("creature", "scribbles", "shapes") else kind
     noun = {"waves": "wave", "scribbles": "scribble", "shapes": "shape"}.get(noun, noun)
@@ -361,8 +394,10 @@ def render_doodle_clip(seed: int, size: int = 64, frames: int = 8, program: str 
     return torch.from_numpy(clip), f"{lead} {noun} {phrase}"
 
 
-def render_doodle_batch(seeds, size: int = 64, frames: int = 8) -> tuple[torch.Tensor, list[str]]:
+def render_doodle_batch(
+    seeds, size: int = 64, frames: int = 8, spans: dict[str, tuple[int, ...]] | None = None
+) -> tuple[torch.Tensor, list[str]]:
     """(B, F, 3, H, W) in [-1, 1] (grey repeated to RGB, the VAE's input) and captions."""
-    clips, caps = zip(*(render_doodle_clip(int(s), size, frames) for s in seeds), strict=True)
+    clips, caps = zip(*(render_doodle_clip(int(s), size, frames, spans=spans) for s in seeds), strict=True)
     x = torch.stack(clips)[:, :, None].expand(-1, -1, 3, -1, -1)
     return x * 2 - 1, list(caps)

@@ -60,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         "--domain", choices=DOMAINS, default="doodles", help="base-domain clips (default: doodles)"
     )
     p.add_argument(
+        "--spans",
+        nargs="*",
+        default=None,
+        metavar="PROGRAM=N,N",
+        help="base (doodles): a clip of PROGRAM is a window of it animated over one of these frame counts "
+        "(default: spin=24,32 fly=16,24; `--spans` alone: every program whole in the clip, the old, "
+        "fast motion)",
+    )
+    p.add_argument(
         "--init",
         default=None,
         help="vae/base: start from the weights of this model folder (e.g. the shipped tiny_pretrained) "
@@ -110,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 domain=a.domain,
                 init_dir=init,
                 device=a.device,
+                spans=None if a.spans is None else parse_spans(a.spans),
             )
         elif a.stage == "export":
             print(f"exported {export_base(run, Path(a.out))}")
@@ -121,6 +131,26 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(init, ignore_errors=True)
     return 0
+
+
+def parse_spans(items: list[str]) -> dict[str, tuple[int, ...]]:
+    """['spin=24,32', 'fly=16'] -> {'spin': (24, 32), 'fly': (16,)} (a bad item: a one-line error)."""
+    from ..errors import UserError
+
+    out = {}
+    for item in items:
+        name, _, counts = item.partition("=")
+        try:
+            out[name] = tuple(int(c) for c in counts.split(","))
+        except ValueError:
+            raise UserError(f"--spans: expected PROGRAM=N,N (e.g. spin=24,32), got {item!r}") from None
+        from .doodles import PHRASES
+
+        if name not in PHRASES:
+            raise UserError(f"--spans: unknown motion program {name!r}; choose from {', '.join(PHRASES)}")
+        if not out[name] or min(out[name]) < 1:
+            raise UserError(f"--spans: expected PROGRAM=N,N with N >= 1, got {item!r}")
+    return out
 
 
 if __name__ == "__main__":
