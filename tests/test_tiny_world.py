@@ -13,6 +13,7 @@ import torch
 
 from flipsketch.tiny_world import HELDOUT_SKETCHES, shapes
 from flipsketch.tiny_world import train as tw
+from flipsketch.tiny_world.doodles import MOTION_SPANS
 from flipsketch.tiny_world.vae import load_trained_vae
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,6 +99,22 @@ def trained_run(tmp_path_factory) -> tuple[Path, Path]:
     return run, out
 
 
+def test_changed_motion_spans_are_recorded_from_the_step_they_start(tmp_path, trained_run):
+    import shutil
+
+    from flipsketch.tiny_world.card import write_model_card
+
+    run, out = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    _run("--stage", "base", "--run", str(copy), "--steps", "3", "--batch", "1", "--spans", "spin=16")
+    base = json.loads((copy / "base" / "progress.json").read_text())
+    assert base["motion_spans"] == {"spin": [16]} and base["motion_spans_since"] == 2
+    card = write_model_card(copy, out).read_text()
+    assert "spin over 16 frames" in card and "from base step 2 (before it" in card
+    write_model_card(run, out)  # the module's export keeps its own card
+
+
 def test_stages_resume_and_record_progress(trained_run):
     run, _ = trained_run
     vae = json.loads((run / "vae" / "progress.json").read_text())
@@ -108,7 +125,10 @@ def test_stages_resume_and_record_progress(trained_run):
         else []
     )
     assert steps == sorted(steps)
-    assert json.loads((run / "base" / "progress.json").read_text())["step"] == 2
+    base = json.loads((run / "base" / "progress.json").read_text())
+    assert base["step"] == 2
+    assert base["motion_spans"] == {k: list(v) for k, v in MOTION_SPANS.items()}
+    assert base["motion_spans_since"] == 0  # a fresh run used the default spans from its first step
     # optimizer state is a plain tensor dict: loadable with weights_only=True
     torch.load(run / "base" / "optim.pt", weights_only=True)
 

@@ -54,6 +54,18 @@ def train_base(
     modules = {"text": text, "unet": unet, "ema_text": ema_text, "ema_unet": ema_unet}
     state = load_state(run, modules, opt)
     step, t0, spent = int(state["step"]), time.time(), float(state.get("seconds", 0.0))
+    spans_json = {k: list(v) for k, v in spans.items()}
+    # the step from which clips were cut with these spans (a run may change them when it resumes)
+    since = state.get("motion_spans_since", 0) if state.get("motion_spans") == spans_json else step
+
+    def extra() -> dict:
+        return {
+            "vae_scaling": sf,
+            "seconds": spent + time.time() - t0,
+            "motion_spans": spans_json,
+            "motion_spans_since": since,
+        }
+
     tok = build_clip_tokenizer()
     sched = DDPMScheduler(**{k: v for k, v in MODELSCOPE_SCHEDULER.items() if k != "set_alpha_to_one"})
     acp = sched.alphas_cumprod
@@ -98,17 +110,7 @@ def train_base(
             log_row(run, row)
             print(row, flush=True)
         if step % save_every == 0:
-            save_state(
-                run,
-                modules,
-                opt,
-                step,
-                {
-                    "vae_scaling": sf,
-                    "seconds": spent + time.time() - t0,
-                    "motion_spans": {k: list(v) for k, v in spans.items()},
-                },
-            )
+            save_state(run, modules, opt, step, extra())
         if step % entropy_every == 0:
             log_row(
                 run,
@@ -117,17 +119,7 @@ def train_base(
                     "attention_entropy": probe_entropy(ema_unet, ema_text, vae, tok, sf, domain, device),
                 },
             )
-    save_state(
-        run,
-        modules,
-        opt,
-        step,
-        {
-            "vae_scaling": sf,
-            "seconds": spent + time.time() - t0,
-            "motion_spans": {k: list(v) for k, v in spans.items()},
-        },
-    )
+    save_state(run, modules, opt, step, extra())
     return {"step": step}
 
 

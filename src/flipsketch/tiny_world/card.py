@@ -37,6 +37,16 @@ def write_model_card(run: Path, out: Path) -> Path:
         p = read_progress(run / name)
         return f"{p['step']} steps, {p.get('seconds', 0) / 60:.1f} min wall time"
 
+    motion = "every program whole in the clip (a spin: one full turn in 8 frames)"
+    if (run / "base" / "progress.json").exists():
+        p = read_progress(run / "base")
+        if p.get("motion_spans"):
+            listed = ", ".join(f"{k} over {'/'.join(map(str, v))}" for k, v in p["motion_spans"].items())
+            motion = (
+                f"a window of {FRAMES} consecutive frames of a slower animation for {listed} frames "
+                f"(other programs whole in the clip), from base step {p.get('motion_spans_since', 0)}"
+                + (" (before it, every program whole in the clip)" if p.get("motion_spans_since") else "")
+            )
     files = sorted(out.rglob("*.safetensors"))
     sizes = "\n".join(f"| `{f.relative_to(out)}` | {f.stat().st_size / 1e6:.2f} MB |" for f in files)
     total = sum(f.stat().st_size for f in files) / 1e6
@@ -79,6 +89,7 @@ spread), spatial self-attention at 16x16 and 8x8, text hidden size {TEXT_HIDDEN}
   0.7-1.9 px wide, moved by `data_gen`'s motion programs ({", ".join(DOODLE_PHRASES)}) and rasterised by
   its cairo renderer; the caption names a subject and the motion ("a doodle of a cat jumping").
   {FRAMES} frames per clip, 10% empty captions (for classifier-free guidance). No shipped sketch is used.
+  Motion speed (`--spans`, `doodles.MOTION_SPANS`): {motion}.
 - **Sketch LoRA (`lora/`):** rank 4 on the UNet attention projections, trained with the project's
   Lightning trainer (`experiment=tiny_world_lora`) on `data_gen` clips of the shipped sketches
   (black strokes on white), leaving out the held-out sketches {", ".join(HELDOUT_SKETCHES)}.
