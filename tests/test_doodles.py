@@ -82,15 +82,16 @@ def test_contact_sheet_draws_one_row_per_label(tmp_path):
 def test_motion_spans_slow_down_only_the_listed_programs():
     """A spin over 24..32 frames moves less per frame than a whole turn in the 8-frame clip (45 degrees a
     frame), and every window is still the same drawing, moved; unlisted programs are unchanged."""
+    slower = {"spin": (24, 32), "fly": (16, 24)}
     fast, slow = [], []
     for s in range(6):
-        whole, cap = doodles.render_doodle_clip(s, program="spin", spans={})
-        window, cap_w = doodles.render_doodle_clip(s, program="spin")
+        whole, cap = doodles.render_doodle_clip(s, program="spin")  # default: the whole program
+        window, cap_w = doodles.render_doodle_clip(s, program="spin", spans=slower)
         assert cap == cap_w and window.shape == whole.shape == (8, 64, 64)
         fast.append(motion_magnitude((whole.numpy() * 255).astype(np.uint8)))
         slow.append(motion_magnitude((window.numpy() * 255).astype(np.uint8)))
-        # unlisted program: identical with and without the default spans
-        a, _ = doodles.render_doodle_clip(s, program="sway", spans={})
+        # unlisted program: identical with and without spans
+        a, _ = doodles.render_doodle_clip(s, program="sway", spans=slower)
         b, _ = doodles.render_doodle_clip(s, program="sway")
         assert torch.equal(a, b)
     assert np.mean(slow) < 0.7 * np.mean(fast), (np.mean(slow), np.mean(fast))

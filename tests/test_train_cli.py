@@ -49,7 +49,9 @@ def test_tiny_smoke_end_to_end_with_wandb_offline(tmp_path):
     from flipsketch.evaluation.overlap import lora_train_sources
 
     sources = lora_train_sources(lora)  # what it was trained on, for evaluation's overlap check
-    train_rows = [r for r in map(json.loads, open(run / "dataset" / "metadata.jsonl")) if r["split"] == "train"]
+    train_rows = [
+        r for r in map(json.loads, open(run / "dataset" / "metadata.jsonl")) if r["split"] == "train"
+    ]
     assert sorted(s["sha256"] for s in sources) == sorted({r["source_sha256"] for r in train_rows})
     comps = build_model("tiny", lora=str(lora))
     assert any(p.abs().sum() > 0 for n, p in comps.unet.named_parameters() if "lora_B" in n)

@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="PROGRAM=N,N",
         help="base (doodles): a clip of PROGRAM is a window of it animated over one of these frame counts "
-        "(default: spin=24,32 fly=16,24; `--spans` alone: every program whole in the clip, the old, "
-        "fast motion)",
+        "(e.g. spin=24,32 fly=16,24: slower spins and flights; default: every program whole in the "
+        "8-frame clip, as the shipped model was trained)",
     )
     p.add_argument(
         "--init",
