@@ -376,9 +376,8 @@ def render_doodle_clip(
         program = names[int(rng.choice(len(names), p=w / w.sum()))]
     motion_seed = int(rng.integers(2**31 - 1))
     choices = (MOTION_SPANS if spans is None else spans).get(program, ())
-    wrng = np.random.default_rng(
-        seed + 2_000_003
-    )  # its own stream: drawing and caption do not depend on spans
+    # the window has its own random stream: drawing and caption do not depend on spans
+    wrng = np.random.default_rng(seed + 2_000_003)
     span = max(frames, int(choices[int(wrng.integers(len(choices)))])) if choices else frames
     pts = animate(sk, program, span, motion_seed)
     if span > frames:

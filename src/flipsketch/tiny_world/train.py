@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 def parse_spans(items: list[str]) -> dict[str, tuple[int, ...]]:
     """['spin=24,32', 'fly=16'] -> {'spin': (24, 32), 'fly': (16,)} (a bad item: a one-line error)."""
     from ..errors import UserError
+    from .doodles import PHRASES
 
     out = {}
     for item in items:
@@ -144,8 +145,6 @@ def parse_spans(items: list[str]) -> dict[str, tuple[int, ...]]:
             out[name] = tuple(int(c) for c in counts.split(","))
         except ValueError:
             raise UserError(f"--spans: expected PROGRAM=N,N (e.g. spin=24,32), got {item!r}") from None
-        from .doodles import PHRASES
-
         if name not in PHRASES:
             raise UserError(f"--spans: unknown motion program {name!r}; choose from {', '.join(PHRASES)}")
         if not out[name] or min(out[name]) < 1:
