@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     taus = SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True)).resolved_taus()
 
     def fmt(ms: tuple[float, float], pct: bool = False) -> str:
-        return f"{ms[0]:.0%} ± {ms[1]:.0%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
+        return f"{ms[0]:.1%} ± {ms[1]:.1%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
 
     lines = [
         f"# FlipSketch on model=tiny_pretrained: {len(items)} held-out sketches x {len(a.seeds)} seeds "

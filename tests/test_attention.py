@@ -36,7 +36,7 @@ def test_spatial_query_swap_matches_hand_computation():
             assert torch.equal(out[b, f], expected)
 
 
-def _manual_temporal(q, k, v, k_ref0, heads, lam, denom):
+def _manual_temporal(q, k, v, k_ref0, heads, lam, denom, mode="logit"):
     rows, frames, inner = q.shape
     d = inner // heads
     positions = k_ref0.shape[0]
@@ -49,7 +49,9 @@ def _manual_temporal(q, k, v, k_ref0, heads, lam, denom):
                 logits = []
                 for m in range(frames):
                     if m == 0:
-                        val = float(q[r, j, sl] @ k_ref0[p, sl]) / math.sqrt(d) * (1 + lam * j / denom)
+                        val = float(q[r, j, sl] @ k_ref0[p, sl]) / math.sqrt(d)
+                        factor = 1 + lam * j / denom
+                        val = val * factor if mode == "logit" else val + math.log(factor)
                     else:
                         val = float(q[r, j, sl] @ k[r, m, sl]) / math.sqrt(d)
                     logits.append(val)
@@ -67,6 +69,43 @@ def test_temporal_key_swap_matches_hand_computation(lam):
     got = temporal_composed_attention(q, k, v, k_ref0, heads, d**-0.5, lam, 50.0)
     want = _manual_temporal(q, k, v, k_ref0, heads, lam, 50.0)
     assert torch.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("lam", [0.0, 1.0, 3.0])
+def test_temporal_weight_mode_matches_hand_computation(lam):
+    torch.manual_seed(2)
+    positions, batch, frames, heads, d = 2, 2, 5, 2, 4
+    q, k, v = (torch.randn(batch * positions, frames, heads * d) * 2 for _ in range(3))
+    k_ref0 = torch.randn(positions, heads * d) * 2
+    got = temporal_composed_attention(q, k, v, k_ref0, heads, d**-0.5, lam, 5.0, "weight")
+    want = _manual_temporal(q, k, v, k_ref0, heads, lam, 5.0, mode="weight")
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def _frame0_weight(ref_sign: float, lam: float, mode: str) -> float:
+    """Attention weight of key frame 0 for query frame 4, read off a one-hot value on frame 0."""
+    q = torch.ones(1, 5, 4)
+    k = torch.zeros(1, 5, 4)
+    v = torch.zeros(1, 5, 4)
+    v[0, 0, 0] = 1.0
+    k_ref0 = torch.full((1, 4), ref_sign)
+    return float(temporal_composed_attention(q, k, v, k_ref0, 1, 0.5, lam, 5.0, mode)[0, 4, 0])
+
+
+def test_lambda_modes_on_a_negative_reference_logit():
+    # the official factor multiplies the logit: a negative logit gets more negative, frame 0 LESS weight
+    assert _frame0_weight(-1.0, 1.0, "logit") < _frame0_weight(-1.0, 0.0, "logit")
+    # weight mode: frame 0's weight times the factor, then renormalised, whatever the logit's sign
+    for sign in (-1.0, 1.0):
+        w0, w1 = _frame0_weight(sign, 0.0, "weight"), _frame0_weight(sign, 1.0, "weight")
+        factor = 1 + 1.0 * 4 / 5.0
+        assert w1 / (1 - w1) == pytest.approx(factor * w0 / (1 - w0), rel=1e-5)
+
+
+def test_unknown_lambda_mode_is_refused():
+    q = torch.ones(1, 3, 2)
+    with pytest.raises(ValueError, match="lambda_mode"):
+        temporal_composed_attention(q, q, q, torch.ones(1, 2), 1, 1.0, 0.5, 50.0, "bogus")
 
 
 def test_temporal_lambda_raises_weight_on_frame_zero():

@@ -172,6 +172,7 @@ def test_bad_call_arguments(pipe, sketch, kw, msg):
         ({"num_frames": 1}, "num_frames"),
         ({"lambda_": 1.5}, "lambda_"),
         ({"tau2": 99}, "tau2"),
+        ({"lambda_mode": "logits"}, "lambda_mode"),
         ({"bogus": 1}, "unknown"),
     ],
 )

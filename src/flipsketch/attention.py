@@ -56,6 +56,7 @@ class CompositionController:
 
     lambda_: float = _SAMPLER.lambda_  # the defaults are SamplerConfig's (set per sample by the pipeline)
     lambda_denominator: float = _SAMPLER.lambda_denominator
+    lambda_mode: str = _SAMPLER.lambda_mode
     spatial: bool = _SAMPLER.compose_spatial
     temporal: bool = _SAMPLER.compose_temporal
     mode: str = "off"
@@ -110,6 +111,7 @@ def temporal_composed_attention(
     scale: float,
     lambda_: float,
     lambda_denominator: float,
+    lambda_mode: str = "logit",
 ) -> torch.Tensor:
     """C^T on the conditional rows. q/k/v: (Bc*P, F, C); k_ref0: (P, C), the reference key of
     frame 0 at each spatial position P. Returns the attention output (Bc*P, F, C) before to_out."""
@@ -121,7 +123,13 @@ def temporal_composed_attention(
     kr = kr.repeat(rows // positions, 1, 1)  # (rows, h, d) — batch-major like q
     ref_logit = torch.einsum("nhjd,nhd->nhj", qh, kr) * scale
     j = torch.arange(frames, device=q.device, dtype=q.dtype)
-    logits[..., 0] = ref_logit * (1.0 + lambda_ * j / lambda_denominator)
+    factor = 1.0 + lambda_ * j / lambda_denominator
+    if lambda_mode == "logit":  # official: the factor multiplies the logit
+        logits[..., 0] = ref_logit * factor
+    elif lambda_mode == "weight":  # frame 0's attention weight times the factor, then renormalised
+        logits[..., 0] = ref_logit + torch.log(factor)
+    else:
+        raise ValueError(f"lambda_mode must be 'logit' or 'weight', got {lambda_mode!r}")
     out = logits.softmax(dim=-1) @ vh
     return out.transpose(1, 2).reshape(rows, frames, inner)
 
@@ -206,6 +214,7 @@ class CompositionProcessor:
                 attn.scale,
                 ctl.lambda_,
                 ctl.lambda_denominator,
+                ctl.lambda_mode,
             )
             if start:
                 out[:start] = self._sdpa(attn, query[:start], key[:start], value[:start], None)

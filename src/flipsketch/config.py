@@ -56,6 +56,7 @@ def _typed(cls, d: dict, prefix: str) -> dict:
     return {k: checked(k, v) for k, v in d.items()}
 
 
+LAMBDA_MODES = ("logit", "weight")
 PAPER_STEPS, PAPER_TAU1, PAPER_TAU2 = 25, 10, 15  # the paper's schedule: tau1 10 and tau2 15 of 25 steps
 
 
@@ -69,6 +70,11 @@ class SamplerConfig:
     tau2: int | None = None  # attention composition at steps i <= tau2; None: the paper's 15 of 25, scaled
     lambda_: float = 0.5  # motion (0) <-> fidelity (1)
     lambda_denominator: float = 50.0  # the official constant in (1 + lambda * j / 50)
+    # how the factor (1 + lambda * j / denominator) acts on key frame 0 in C^T: "logit" (official)
+    # multiplies its pre-softmax logit; "weight" multiplies its attention weight before the softmax
+    # renormalises (adds log(factor) to the logit), which raises frame 0's influence whatever the
+    # logit's sign
+    lambda_mode: str = "logit"
     compose_spatial: bool = True  # C^S
     compose_temporal: bool = True  # C^T
     reference_decay: bool = True  # reference copies max(1, N - i); False keeps N copies
@@ -148,6 +154,8 @@ class SamplerConfig:
             bad(f"sampler.vae_decode_chunk must be >= 1, got {self.vae_decode_chunk}")
         if self.lambda_denominator <= 0:
             bad("sampler.lambda_denominator must be > 0")
+        if self.lambda_mode not in LAMBDA_MODES:
+            bad(f"sampler.lambda_mode must be one of {', '.join(LAMBDA_MODES)}, got {self.lambda_mode!r}")
         if self.faithful.inversion_model_timestep not in ("target", "input"):
             bad("sampler.faithful.inversion_model_timestep must be 'target' or 'input'")
 

@@ -32,6 +32,7 @@ PROFILES = {
             "experiment=tiny_world_lora",
             "model.sketch_lora=true",  # continue from the shipped sketch LoRA (fused)
             "trainer.max_steps=12",
+            "data.generate.clips_per_sketch=6",  # the recipe's 24 would only slow the demo's 12 steps
             "trainer.val_check_interval=6",
             "module.optimizer.lr=2.0e-4",
             "module.lr_scheduler.warmup_steps=2",

@@ -241,6 +241,7 @@ class FlipSketchPipeline:
         ctl = self.controller
         if cfg is not None:
             ctl.lambda_, ctl.lambda_denominator = cfg.lambda_, cfg.lambda_denominator
+            ctl.lambda_mode = cfg.lambda_mode
             ctl.spatial, ctl.temporal = cfg.compose_spatial, cfg.compose_temporal
         unet = self.c.unet
         saved = unet.attn_processors if self._installed == 0 else None

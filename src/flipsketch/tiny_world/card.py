@@ -35,7 +35,8 @@ def write_model_card(run: Path, out: Path) -> Path:
         if not (run / name / "progress.json").exists():
             return missing
         p = read_progress(run / name)
-        return f"{p['step']} steps, {p.get('seconds', 0) / 60:.1f} min wall time"
+        extra = f" (overrides: {' '.join(p['overrides'])})" if p.get("overrides") else ""
+        return f"{p['step']} steps, {p.get('seconds', 0) / 60:.1f} min wall time{extra}"
 
     motion = "every program whole in the clip (a spin: one full turn in 8 frames)"
     if (run / "base" / "progress.json").exists():
@@ -118,7 +119,7 @@ continue; `TINY_WORLD_STEPS` / `TINY_WORLD_MINUTES` bound the base stage). On a 
 `make tiny-world-gpu` (`experiments/gpu_tiny_world.py`) runs every stage within 9 minutes.
 
 Sample it at the schedule it was tuned for, `sampler=tiny_world` (10 DDIM steps, stronger frame
-alignment); `make evidence` measures identity, motion, ink and frame 0 on the held-out sketches, and
+alignment, guidance 5, λ as a weight on key frame 0); `make evidence` measures identity, motion, ink and frame 0 on the held-out sketches, and
 the README's tiny-world section shows the numbers and a contact sheet.
 
 ## Files ({total:.1f} MB of safetensors)
