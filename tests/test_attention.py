@@ -60,25 +60,23 @@ def _manual_temporal(q, k, v, k_ref0, heads, lam, denom, mode="logit"):
     return out
 
 
-@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
-def test_temporal_key_swap_matches_hand_computation(lam):
+@pytest.mark.parametrize(
+    ("mode", "lam", "denom"),
+    [
+        ("logit", 0.0, 50.0),
+        ("logit", 0.5, 50.0),
+        ("logit", 1.0, 50.0),
+        ("weight", 1.0, 5.0),
+        ("weight", 3.0, 5.0),
+    ],
+)
+def test_temporal_key_swap_matches_hand_computation(mode, lam, denom):
     torch.manual_seed(0)
     positions, batch, frames, heads, d = 3, 2, 4, 2, 4
     q, k, v = (torch.randn(batch * positions, frames, heads * d) * 2 for _ in range(3))
     k_ref0 = torch.randn(positions, heads * d) * 2
-    got = temporal_composed_attention(q, k, v, k_ref0, heads, d**-0.5, lam, 50.0)
-    want = _manual_temporal(q, k, v, k_ref0, heads, lam, 50.0)
-    assert torch.allclose(got, want, atol=1e-5)
-
-
-@pytest.mark.parametrize("lam", [0.0, 1.0, 3.0])
-def test_temporal_weight_mode_matches_hand_computation(lam):
-    torch.manual_seed(2)
-    positions, batch, frames, heads, d = 2, 2, 5, 2, 4
-    q, k, v = (torch.randn(batch * positions, frames, heads * d) * 2 for _ in range(3))
-    k_ref0 = torch.randn(positions, heads * d) * 2
-    got = temporal_composed_attention(q, k, v, k_ref0, heads, d**-0.5, lam, 5.0, "weight")
-    want = _manual_temporal(q, k, v, k_ref0, heads, lam, 5.0, mode="weight")
+    got = temporal_composed_attention(q, k, v, k_ref0, heads, d**-0.5, lam, denom, mode)
+    want = _manual_temporal(q, k, v, k_ref0, heads, lam, denom, mode=mode)
     assert torch.allclose(got, want, atol=1e-5)
 
 
