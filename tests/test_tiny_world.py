@@ -225,6 +225,38 @@ def test_lora_stage_fuses_into_a_plain_unet(trained_run, tmp_path):
     assert meta and not any(any(h == Path(m.get("source", "")).stem for h in HELDOUT_SKETCHES) for m in meta)
 
 
+def test_a_stopped_lora_stage_resumes_and_a_changed_request_starts_afresh(trained_run, tmp_path, capsys):
+    import shutil
+
+    run, out = trained_run
+    copy, out2 = tmp_path / "run", tmp_path / "model"
+    shutil.copytree(run, copy)
+    shutil.copytree(out, out2)
+    args = [
+        "--stage", "lora", "--run", str(copy), "--out", str(out2), "--steps", "2",
+        "data.generate.clips_per_sketch=1", "data.generate.frames=8", "data.batch_size=1",
+        "callbacks.sample_videos.num_samples=0", "trainer.val_check_interval=1000",
+        "callbacks.model_checkpoint.every_n_train_steps=1",
+    ]  # fmt: skip
+    _run(*args)
+    progress = copy / "lora" / "progress.json"
+    assert json.loads(progress.read_text())["resumed"] is False
+    assert "resuming" not in capsys.readouterr().out
+    progress.unlink()  # as if the stage had been stopped after its last checkpoint
+    _run(*args)
+    assert "resuming the sketch LoRA from" in capsys.readouterr().out
+    assert json.loads(progress.read_text())["resumed"] is True
+    progress.unlink()
+    _run(*[("3" if a == "2" else a) for a in args])  # other steps: a new request, trained afresh
+    assert "resuming" not in capsys.readouterr().out
+    assert json.loads(progress.read_text()) | {"seconds": 0} == {
+        "step": 3,
+        "seconds": 0,
+        "overrides": args[8:],
+        "resumed": False,
+    }
+
+
 def test_heldout_lists_agree_with_the_configs():
     import yaml
 
