@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         vae_steps, base_steps, lora_steps, vae_batch, base_batch = 2, 2, 2, 2, 1
     elif gpu:  # an H200-class GPU: large batches; the stage stops at its minutes anyway
         vae_steps, base_steps, lora_steps, vae_batch, base_batch = 3000, 100_000, 600, 64, 32
-    else:
-        vae_steps, base_steps, lora_steps, vae_batch, base_batch = 450, 100_000, 600, 16, 4
+    else:  # the CPU recipe of `make tiny-world`
+        from flipsketch.tiny_world.lora import LORA_STEPS
+
+        vae_steps, base_steps, lora_steps, vae_batch, base_batch = 450, 100_000, LORA_STEPS, 16, 4
     base_lr = 1e-3 * (base_batch / 4) ** 0.5 if not a.smoke else 1e-3
     init = ["--init", a.init] if a.init else []
     tw = [sys.executable, "-m", "flipsketch.tiny_world.train", "--run", str(run), "--device", a.device]

@@ -263,6 +263,9 @@ def test_heldout_lists_agree_with_the_configs():
     lora = yaml.safe_load((REPO / "conf/experiment/tiny_world_lora.yaml").read_text())
     evid = yaml.safe_load((REPO / "conf/experiment/tiny_world_evidence.yaml").read_text())
     assert tuple(lora["data"]["generate"]["exclude"]) == HELDOUT_SKETCHES
+    from flipsketch.tiny_world.lora import LORA_STEPS
+
+    assert lora["trainer"]["max_steps"] == LORA_STEPS  # `--stage lora` and flipsketch-train agree
     assert tuple(evid["benchmark"]["only"]) == HELDOUT_SKETCHES
     assert len(HELDOUT_SKETCHES) >= 8
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .config import SamplerConfig
+from .config import LAMBDA_MODES, SamplerConfig
 
 MODES = ("off", "save", "compose", "batched")
 
@@ -129,7 +129,7 @@ def temporal_composed_attention(
     elif lambda_mode == "weight":  # frame 0's attention weight times the factor, then renormalised
         logits[..., 0] = ref_logit + torch.log(factor)
     else:
-        raise ValueError(f"lambda_mode must be 'logit' or 'weight', got {lambda_mode!r}")
+        raise ValueError(f"lambda_mode must be one of {', '.join(LAMBDA_MODES)}, got {lambda_mode!r}")
     out = logits.softmax(dim=-1) @ vh
     return out.transpose(1, 2).reshape(rows, frames, inner)
 

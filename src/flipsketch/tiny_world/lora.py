@@ -10,6 +10,7 @@ from ..atomic import atomic_path
 from .card import write_model_card
 from .state import require
 
+LORA_STEPS = 600  # the recipe's steps (= trainer.max_steps of conf/experiment/tiny_world_lora.yaml)
 REQUEST = "request.json"  # what the LoRA run in this folder was asked for
 
 

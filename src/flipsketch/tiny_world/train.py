@@ -29,7 +29,7 @@ from ..errors import report_user_errors
 from .base import train_base
 from .domains import DOMAINS
 from .export import DEFAULT_OUT, export_base
-from .lora import train_lora
+from .lora import LORA_STEPS, train_lora
 from .state import copy_init_source
 from .vae import train_vae
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "--steps",
         type=int,
         default=None,
-        help="stop at this step (vae 600, decoder 300, base 20000, lora 600)",
+        help=f"stop at this step (vae 600, decoder 300, base 20000, lora {LORA_STEPS})",
     )
     p.add_argument("--minutes", type=float, default=1e9, help="stop after this much wall time")
     p.add_argument("--batch", type=int, default=None, help="per step: vae/decoder 16 frames, base 4 clips")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         elif a.stage == "export":
             print(f"exported {export_base(run, Path(a.out))}")
         else:
-            print(f"sketch LoRA: {train_lora(run, Path(a.out), a.steps or 600, a.overrides)}")
+            print(f"sketch LoRA: {train_lora(run, Path(a.out), a.steps or LORA_STEPS, a.overrides)}")
     finally:
         if init is not None:  # the private copy of the --init weights
             import shutil
