@@ -282,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     def fmt(ms: tuple[float, float], pct: bool = False) -> str:
         return f"{ms[0]:.1%} ± {ms[1]:.1%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
 
+    what = "held-out sketches" if cfg.benchmark.name == "shipped" else f"sketches of benchmark={cfg.benchmark.name}"
     lines = [
-        f"# FlipSketch on model=tiny_pretrained: {len(items)} held-out sketches x {len(a.seeds)} seeds "
+        f"# FlipSketch on model=tiny_pretrained: {len(items)} {what} x {len(a.seeds)} seeds "
         f"(n = {n} per row), sampler={a.sampler}, {cfg.sampler.num_inference_steps} steps "
         f"(tau1 {taus[0]}, tau2 {taus[1]}), {cfg.sampler.num_frames} frames, {res_px}px",
         "",

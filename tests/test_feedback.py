@@ -34,7 +34,8 @@ def test_the_model_names_its_default_sampler(config, argv, steps):
 def test_the_tiny_schedule_changes_lambda_and_guidance_and_the_paper_keeps_the_official_form():
     tiny = compose_config("animate", with_model_sampler("animate", [])).sampler
     paper = compose_config("animate", ["sampler=flipsketch"]).sampler
-    assert (tiny.lambda_mode, tiny.lambda_denominator, tiny.guidance_scale) == ("weight", 10.0, 5.0)
+    assert (tiny.lambda_mode, tiny.lambda_denominator, tiny.guidance_scale) == ("weight", 5.0, 5.0)
+    assert (tiny.align_iters, tiny.align_lr) == (5, 0.1)
     assert (paper.lambda_mode, paper.lambda_denominator, paper.guidance_scale) == ("logit", 50.0, 9.0)
     official = ["sampler.lambda_mode=logit", "sampler.lambda_denominator=50"]
     back = compose_config("animate", with_model_sampler("animate", official)).sampler
