@@ -71,6 +71,11 @@ tiny-world-gpu: $(STAMP) ## All tiny-world stages on one GPU in 9 minutes, into 
 evidence: $(STAMP) ## Does FlipSketch work on model=tiny_pretrained? 8 held-out sketches x 2 seeds at the demo's schedule, contact sheet
 	$(BIN)/python experiments/tiny_world_evidence.py --jobs 2
 
+UNSEEN = --jobs 2 --methods full,no_composition,t2v_plain
+evidence-unseen: $(STAMP) ## The same checks on third-party sketches no training stage saw (../shared/data, or FLIPSKETCH_EXAMPLES / FLIPSKETCH_LIVE_SKETCH_SVG)
+	$(BIN)/python experiments/tiny_world_evidence.py $(UNSEEN) --out logs/evidence_flipsketch_examples benchmark=flipsketch_examples benchmark.only=null
+	$(BIN)/python experiments/tiny_world_evidence.py $(UNSEEN) --seeds 0 --out logs/evidence_live_sketch benchmark=live_sketch_svg benchmark.only=null
+
 bench: $(STAMP) ## Sampling cost of FlipSketch vs plain text-to-video on the tiny model
 	$(BIN)/python experiments/bench_sampling.py --threads 1
 
@@ -90,4 +95,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-gpu evidence bench lint format lock clean
+.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-gpu evidence evidence-unseen bench lint format lock clean

@@ -124,6 +124,21 @@ def test_fuse_unfuse_and_merged_state_dict():
     assert torch.allclose(_forward(plain.unet), ref, atol=1e-5)
 
 
+def test_a_merged_lora_leaves_a_plain_model_that_takes_the_next_lora_silently():
+    import warnings
+
+    c = build_model("tiny")
+    L.add_lora(c.unet, init=False)
+    ref = _forward(c.unet)
+    assert L.merge_lora_into(c.unet) > 0
+    assert not hasattr(c.unet, "peft_config") and not any("lora_" in k for k in c.unet.state_dict())
+    assert torch.allclose(_forward(c.unet), ref, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # peft warns of "multiple adapters" on a stale peft_config
+        L.add_lora(c.unet)
+    assert torch.allclose(_forward(c.unet), ref, atol=1e-5)  # a fresh LoRA starts at zero
+
+
 def test_modelscope_loader_reads_the_real_folder_layout(tmp_path):
     src = build_model("tiny")
     folder = save_pipeline_folder(src, tmp_path / "text-to-video-ms-1.7b")

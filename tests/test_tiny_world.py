@@ -363,6 +363,7 @@ def test_evidence_script_end_to_end_on_the_random_tiny_model(tmp_path, monkeypat
     assert len(ev["checks"]) == 6 and all(isinstance(v, bool) for v in ev["checks"].values())
     assert set(ev["lambda0_minus_lambda1"]) == {"chamfer", "motion"}
     assert "claims hold" in r.stdout and "| full |" in r.stdout and "identity" in r.stdout
+    assert "2 held-out sketches x 1 seeds" in r.stdout  # the shipped benchmark's own sketches, named so
     # the contact sheet: 2 sketches x 5 methods, each row the sketch then 3 frames
     from PIL import Image
 

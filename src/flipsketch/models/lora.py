@@ -273,6 +273,8 @@ def strip_lora(model: nn.Module) -> int:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, m.get_base_layer())
+    if wrapped and hasattr(model, "peft_config"):  # peft's record of the adapters just removed
+        del model.peft_config
     return len(wrapped)
 
 
