@@ -283,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         return f"{ms[0]:.1%} ± {ms[1]:.1%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
 
     shipped = cfg.benchmark.name == "shipped" and str(cfg.benchmark.root) == "data_gen/sketches"
-    what = "held-out sketches" if shipped else f"sketches of benchmark={cfg.benchmark.name} ({cfg.benchmark.root})"
+    what = (
+        "held-out sketches"
+        if shipped
+        else f"sketches of benchmark={cfg.benchmark.name} ({cfg.benchmark.root})"
+    )
     lines = [
         f"# FlipSketch on model=tiny_pretrained: {len(items)} {what} x {len(a.seeds)} seeds "
         f"(n = {n} per row), sampler={a.sampler}, {cfg.sampler.num_inference_steps} steps "
