@@ -282,10 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     def fmt(ms: tuple[float, float], pct: bool = False) -> str:
         return f"{ms[0]:.1%} ± {ms[1]:.1%}" if pct else f"{ms[0]:.2f} ± {ms[1]:.2f}"
 
-    shipped = cfg.benchmark.name == "shipped" and str(cfg.benchmark.root) == "data_gen/sketches"
+    from data_gen.build import SHIPPED_SKETCHES
+    from flipsketch.evaluation.benchmark import resolve_root
+    from flipsketch.tiny_world import HELDOUT_SKETCHES
+
+    root = resolve_root(cfg.benchmark.root)
+    heldout = root is not None and root.resolve() == SHIPPED_SKETCHES.resolve()
+    heldout = heldout and {it.id for it in items} <= set(HELDOUT_SKETCHES)
     what = (
         "held-out sketches"
-        if shipped
+        if heldout
         else f"sketches of benchmark={cfg.benchmark.name} ({cfg.benchmark.root})"
     )
     lines = [

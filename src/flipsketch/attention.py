@@ -111,7 +111,7 @@ def temporal_composed_attention(
     scale: float,
     lambda_: float,
     lambda_denominator: float,
-    lambda_mode: str = "logit",
+    lambda_mode: str = _SAMPLER.lambda_mode,
 ) -> torch.Tensor:
     """C^T on the conditional rows. q/k/v: (Bc*P, F, C); k_ref0: (P, C), the reference key of
     frame 0 at each spatial position P. Returns the attention output (Bc*P, F, C) before to_out."""
