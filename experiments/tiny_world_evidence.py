@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flipsketch.errors import report_user_errors
+
 LAMBDA_METHODS = {"lambda0": 0.0, "lambda025": 0.25, "full": 0.5, "lambda075": 0.75, "lambda1": 1.0}
 DEMO_SCHEDULE = {
     "sampler": "tiny_world",
@@ -151,6 +153,7 @@ def write_contact_sheet(
     return contact_sheet(path, blocks)
 
 
+@report_user_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

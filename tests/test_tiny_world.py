@@ -342,6 +342,20 @@ def test_shipped_model_animates_a_sketch(shipped, tmp_path):
     assert ident >= IDENTITY_FLOOR and ident > ident_plain, (ident, ident_plain)
 
 
+def test_evidence_script_refuses_a_missing_sketch_folder_in_one_line(tmp_path):
+    out = tmp_path / "ev"
+    cmd = [
+        sys.executable, str(REPO / "experiments" / "tiny_world_evidence.py"), "--out", str(out),
+        "model=tiny", f"benchmark.root={tmp_path / 'nowhere'}", "benchmark.only=null",
+    ]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert (
+        r.stderr.strip().count("\n") == 0 and "folder not found" in r.stderr and "Traceback" not in r.stderr
+    )
+    assert not out.exists()  # nothing half-written
+
+
 def test_evidence_script_end_to_end_on_the_random_tiny_model(tmp_path, monkeypatch):
     """The evidence script's whole path (2 worker processes, reuse, still floor, attention entropy, verdicts)."""
     monkeypatch.setenv("WANDB_MODE", "offline")
