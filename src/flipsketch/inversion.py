@@ -27,7 +27,7 @@ def ddim_invert(
         target timestep t while the latent is still at the previous level;
       * ``input``: the predictor is queried at the latent's own level (t - stride). Exact reverse of
         the DDIM sampler only when the predicted noise stays the same along the path (a point-mass
-        predictor); for a trained UNet both are approximations (README: measured round trips).
+        predictor); for a trained UNet both are approximations (docs/METHOD.md section 9: measured round trips).
     """
     from diffusers import DDIMInverseScheduler
 

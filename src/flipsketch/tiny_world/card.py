@@ -120,7 +120,7 @@ continue; `TINY_WORLD_STEPS` / `TINY_WORLD_MINUTES` bound the base stage). On a 
 
 Sample it at the schedule it was tuned for, `sampler=tiny_world` (10 DDIM steps, stronger frame
 alignment, guidance 5, λ as a weight on key frame 0); `make evidence` measures identity, motion, ink
-and frame 0 on the held-out sketches, and the README's tiny-world section shows the numbers and a
+and frame 0 on the held-out sketches, and docs/tiny_world.md in the repository shows the numbers and a
 contact sheet.
 
 ## Files ({total:.1f} MB of safetensors)

@@ -347,7 +347,7 @@ def random_doodle(seed: int):
 # whole cycles per animation (one below 16 frames, one or two from 16), so the span sets the speed.
 # In 8 frames a spin is a full turn, 45 degrees a frame (mean stroke motion 2.6 px a frame at 64 px,
 # five times any other program) and a flight 2 wing beats (0.8 px); over 24..32 frames a spin moves
-# 1.0-1.3 px a frame, over 16..24 a flight 0.35-0.55. Measured (README, tiny world): 1,487 more base
+# 1.0-1.3 px a frame, over 16..24 a flight 0.35-0.55. Measured (docs/tiny_world.md): 1,487 more base
 # steps with spin=24,32 fly=16,24 did not keep the spinning star or the flying bird (identity 22%
 # and 39%), so the default stays the shipped recipe.
 MOTION_SPANS: dict[str, tuple[int, ...]] = {}
