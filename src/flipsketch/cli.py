@@ -80,6 +80,59 @@ def parse_overrides(overrides: list[str]):
     return parsed
 
 
+# ----------------------------------------------------------------------------- user text
+# Settings that hold user text: a prompt is data, never an OmegaConf interpolation.
+TEXT_KEYS = ("prompt", "prompts", "negative_prompt")
+
+
+def _literal_value(value):
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    from .checks import literal_text
+
+    if isinstance(value, QuotedString | str) and "${" in (text := getattr(value, "text", value)):
+        return QuotedString(text=literal_text(text), quote=Quote.single)
+    if isinstance(value, list):
+        return [_literal_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _literal_value(v) for k, v in value.items()}
+    return value
+
+
+def literal_text_overrides(argv: list[str]) -> list[str]:
+    """`argv` with every user-text override (prompt=..., sampler.negative_prompt=...,
+    callbacks.sample_videos.prompts=[...]) rewritten so that the config holds exactly the text
+    typed: `prompt=${oc.env:HOME}` is those 15 characters, never the server's environment.
+    Overrides that are not text, or that Hydra cannot read (the precheck reports those), are kept."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, Override
+    from hydra.errors import HydraException
+
+    parser = None
+    out = []
+    for a in argv:
+        key = a.partition("=")[0].lstrip("+~").split("@")[0]
+        if a.startswith("-") or "${" not in a or key.rpartition(".")[2] not in TEXT_KEYS:
+            out.append(a)
+            continue
+        parser = parser or OverridesParser.create()
+        try:
+            (o,) = parser.parse_overrides([a])
+        except (HydraException, ValueError):
+            out.append(a)
+            continue
+        if isinstance(o._value, ChoiceSweep) and o._value.simple_form:
+            values = [Override._get_value_element_as_str(_literal_value(v)) for v in o._value.list]
+            out.append(f"{o.get_key_element()}={','.join(values)}")
+        elif isinstance(o._value, list | dict | str) or type(o._value).__name__ == "QuotedString":
+            out.append(
+                f"{o.get_key_element()}={Override._get_value_element_as_str(_literal_value(o._value))}"
+            )
+        else:
+            out.append(a)
+    return out
+
+
 # ----------------------------------------------------------------------------- composition
 def _groups() -> list[str]:
     return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()) if CONF_DIR.is_dir() else []
@@ -518,6 +571,7 @@ def cli_main(
         from .quiet import quiet_third_party
 
         quiet_third_party()
+        argv = literal_text_overrides(argv)  # a prompt is text, never an interpolation
         if config_name is None:
             return _run_direct(lambda: task(argv), on_exit)
         argv = with_model_sampler(config_name, argv)
