@@ -31,7 +31,7 @@ def config_from(cfg: DictConfig) -> GenConfig:
 
 def check(cfg: DictConfig) -> None:
     """Before Hydra makes a run folder: settings, input folders, and the output folder."""
-    from flipsketch.checks import check_out_dir
+    from flipsketch.checks import check_out_dir, check_own_folder
 
     gen = config_from(cfg)
     for folder in gen.sketches:
@@ -41,10 +41,14 @@ def check(cfg: DictConfig) -> None:
         if not item.path.is_dir():
             raise UserError(f"animation folder not found: {item.path}")
     check_out_dir(gen.out, "out")
+    check_own_folder(gen.out, "out", legacy=("metadata.jsonl", "report.json"))  # never the user's folder
 
 
 def run(cfg: DictConfig) -> dict:
+    from flipsketch.checks import mark_own_folder
+
     gen = config_from(cfg)
+    mark_own_folder(gen.out, "flipsketch-data")
     report = generate(gen)
     print(
         f"{report['clips']} clips in {gen.out} ({report['written']} new, {report['existing']} already done; "
