@@ -45,11 +45,20 @@ def check(cfg: DictConfig) -> None:
 
 
 def run(cfg: DictConfig) -> dict:
-    from flipsketch.checks import mark_own_folder
+    from flipsketch.checks import RUN_MARKER, mark_own_folder
 
     gen = config_from(cfg)
+    created = not gen.out.exists()
     mark_own_folder(gen.out, "flipsketch-data")
-    report = generate(gen)
+    try:
+        report = generate(gen)
+    except UserError:  # refused (e.g. no usable inputs): leave the folder as it was
+        left = [p.name for p in gen.out.iterdir()] if gen.out.is_dir() else []
+        if left == [RUN_MARKER]:
+            (gen.out / RUN_MARKER).unlink()
+            if created:
+                gen.out.rmdir()
+        raise
     print(
         f"{report['clips']} clips in {gen.out} ({report['written']} new, {report['existing']} already done; "
         f"train {report['train']} / val {report['val']}); {len(report['skipped_sources'])} sources skipped, "

@@ -241,7 +241,7 @@ APP_PAGE = [
     ({"seeds": "0 1 2 3 4"}, r"at most 4 seeds"),
     ({"prompt": "  "}, r"prompt is empty"),
     ({"model": "../../etc"}, r"unknown model"),
-    ({"upload": "{big}"}, r"the upload is 0\.1 MB, more than the 50 kB this page accepts \(app setting max_upload\)"),
+    ({"upload": "{big}"}, r"the upload is 120 kB, more than the 50 kB this page accepts \(app setting max_upload\)"),
     ({"upload": "{junk}"}, r"cannot read sketch junk\.png"),
     ({"upload": None}, r"no sketch: upload an image"),
 ]  # fmt: skip

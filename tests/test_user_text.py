@@ -184,5 +184,5 @@ def test_an_upload_over_the_limit_is_refused(served, tmp_path):
     # and a file that got onto the server some other way: one line in the page
     status = app.run(str(big), None, "upload", "a cat", 0.5, 2, 2, False, "0", "tiny")[0]
     assert status == (
-        "**Error:** the upload is 0.2 MB, more than the 100 kB this page accepts (app setting max_upload)"
+        "**Error:** the upload is 200 kB, more than the 100 kB this page accepts (app setting max_upload)"
     )

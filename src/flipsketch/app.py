@@ -105,7 +105,7 @@ def parse_size(text, name: str = "max_upload") -> int:
 
 
 def _size(n: int) -> str:
-    return f"{n / 1000**2:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} kB"
+    return f"{n / 1000**2:.1f} MB" if n >= 1000**2 else f"{n / 1000:.0f} kB"
 
 
 def _int_or_text(v):
