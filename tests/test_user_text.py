@@ -73,6 +73,9 @@ def test_unquoted_and_listed_text_overrides(secret_env):
     )
     cfg = compose_config("train", ["experiment=tiny_smoke", *argv])
     assert list(cfg.callbacks.sample_videos.prompts) == ["a", "${oc.env:FLIPSKETCH_TEST_SENTINEL}"]
+    items = "benchmark.items=[{sketch: a.png, prompt: '${oc.env:FLIPSKETCH_TEST_SENTINEL}'}]"
+    cfg = compose_config("eval", ["experiment=tiny_table1", *literal_text_overrides([items])])
+    assert cfg.benchmark["items"][0].prompt == "${oc.env:FLIPSKETCH_TEST_SENTINEL}"
     # settings that are not text keep Hydra's interpolations (a path built from the environment)
     assert literal_text_overrides(["paths.log_dir=${oc.env:HOME}/x"]) == ["paths.log_dir=${oc.env:HOME}/x"]
 

@@ -85,34 +85,37 @@ def parse_overrides(overrides: list[str]):
 TEXT_KEYS = ("prompt", "prompts", "negative_prompt")
 
 
-def _literal_value(value):
+def _literal_value(value, text: bool):
+    """A parsed override value with its user text (all strings when `text`, else the strings under
+    a TEXT_KEYS key of a mapping, e.g. benchmark.items=[{prompt: ...}]) quoted and escaped."""
     from hydra.core.override_parser.types import Quote, QuotedString
 
     from .checks import literal_text
 
-    if isinstance(value, QuotedString | str) and "${" in (text := getattr(value, "text", value)):
-        return QuotedString(text=literal_text(text), quote=Quote.single)
+    if isinstance(value, QuotedString | str):
+        raw = value.text if isinstance(value, QuotedString) else value
+        return QuotedString(text=literal_text(raw), quote=Quote.single) if text and "${" in raw else value
     if isinstance(value, list):
-        return [_literal_value(v) for v in value]
+        return [_literal_value(v, text) for v in value]
     if isinstance(value, dict):
-        return {k: _literal_value(v) for k, v in value.items()}
+        return {k: _literal_value(v, text or str(k) in TEXT_KEYS) for k, v in value.items()}
     return value
 
 
 def literal_text_overrides(argv: list[str]) -> list[str]:
     """`argv` with every user-text override (prompt=..., sampler.negative_prompt=...,
-    callbacks.sample_videos.prompts=[...]) rewritten so that the config holds exactly the text
-    typed: `prompt=${oc.env:HOME}` is those 15 characters, never the server's environment.
-    Overrides that are not text, or that Hydra cannot read (the precheck reports those), are kept."""
+    callbacks.sample_videos.prompts=[...], the prompts of benchmark.items=[{...}]) rewritten so
+    that the config holds exactly the text typed: `prompt=${oc.env:HOME}` is those 15 characters,
+    never the environment. Other settings keep their interpolations (a path may use ${oc.env:...});
+    an override Hydra cannot read is kept (the precheck reports it)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ChoiceSweep, Override
+    from hydra.core.override_parser.types import ChoiceSweep, Override, QuotedString
     from hydra.errors import HydraException
 
     parser = None
     out = []
     for a in argv:
-        key = a.partition("=")[0].lstrip("+~").split("@")[0]
-        if a.startswith("-") or "${" not in a or key.rpartition(".")[2] not in TEXT_KEYS:
+        if a.startswith("-") or "${" not in a.partition("=")[2]:
             out.append(a)
             continue
         parser = parser or OverridesParser.create()
@@ -121,15 +124,17 @@ def literal_text_overrides(argv: list[str]) -> list[str]:
         except (HydraException, ValueError):
             out.append(a)
             continue
+        text = o.key_or_group.rpartition(".")[2] in TEXT_KEYS
         if isinstance(o._value, ChoiceSweep) and o._value.simple_form:
-            values = [Override._get_value_element_as_str(_literal_value(v)) for v in o._value.list]
-            out.append(f"{o.get_key_element()}={','.join(values)}")
-        elif isinstance(o._value, list | dict | str) or type(o._value).__name__ == "QuotedString":
-            out.append(
-                f"{o.get_key_element()}={Override._get_value_element_as_str(_literal_value(o._value))}"
-            )
+            new = [_literal_value(v, text) for v in o._value.list]
+            value = ",".join(Override._get_value_element_as_str(v) for v in new)
+            changed = new != list(o._value.list)
+        elif isinstance(o._value, list | dict | str | QuotedString):
+            new = _literal_value(o._value, text)
+            value, changed = Override._get_value_element_as_str(new), new != o._value
         else:
-            out.append(a)
+            changed = False
+        out.append(f"{o.get_key_element()}={value}" if changed else a)
     return out
 
 
