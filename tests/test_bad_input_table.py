@@ -240,6 +240,10 @@ APP_PAGE = [
     ({"seeds": "1e30"}, r"seeds must be whole numbers"),
     ({"seeds": "0 1 2 3 4"}, r"at most 4 seeds"),
     ({"prompt": "  "}, r"prompt is empty"),
+    ({"lambda_": "${{oc.env:HOME}}"}, r"lambda must be a number"),
+    ({"lambda_": float("nan")}, r"lambda must be a finite number"),
+    ({"steps": 2.5}, r"steps must be a whole number"),
+    ({"frames": "many"}, r"frames must be a number"),
     ({"model": "../../etc"}, r"unknown model"),
     ({"upload": "{big}"}, r"the upload is 120 kB, more than the 50 kB this page accepts \(app setting max_upload\)"),
     ({"upload": "{junk}"}, r"cannot read sketch junk\.png"),
@@ -265,11 +269,13 @@ def test_bad_page_input(page_app, inputs, pattern):
     app, root = page_app
     files = {"big": str(root / "big.png"), "junk": str(root / "junk.png")}
     args = {"upload": str(root / "sketch.png"), "prompt": "a ball bouncing", "seeds": "0", "model": "tiny"}
+    args |= {"lambda_": 0.5, "steps": 2, "frames": 3}
     args.update({k: v.format(**files) if isinstance(v, str) else v for k, v in inputs.items()})
     before = snapshot(root)
     status, *shown = app.run(
-        args["upload"], None, "upload", args["prompt"], 0.5, 2, 3, False, args["seeds"], args["model"]
-    )
+        args["upload"], None, "upload", args["prompt"], args["lambda_"], args["steps"], args["frames"],
+        False, args["seeds"], args["model"],
+    )  # fmt: skip
     assert status.startswith("**Error:** ") and "\n" not in status and "Traceback" not in status, status
     assert re.search(pattern, status), status
     assert shown == [None, None, "", [], []]

@@ -108,6 +108,19 @@ def _size(n: int) -> str:
     return f"{n / 1000**2:.1f} MB" if n >= 1000**2 else f"{n / 1000:.0f} kB"
 
 
+def _number(value, name: str, kind):
+    """A slider's value (an API client may send anything): a number of `kind`, or one line."""
+    import math
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number) or (kind is int and not number.is_integer()):
+        raise UserError(f"{name} must be a {'whole' if kind is int else 'finite'} number, got {value}")
+    return kind(number)
+
+
 def _int_or_text(v):
     try:
         return int(str(v))
@@ -313,9 +326,9 @@ class FlipSketchApp:
             cfg.seeds = parse_seeds(seeds)
             cfg.out = literal_text(str(run_dir))
             cfg.progress = True
-            cfg.sampler.lambda_ = float(lambda_)
-            cfg.sampler.num_inference_steps = int(steps)
-            cfg.sampler.num_frames = int(frames)
+            cfg.sampler.lambda_ = _number(lambda_, "lambda", float)
+            cfg.sampler.num_inference_steps = _number(steps, "steps", int)
+            cfg.sampler.num_frames = _number(frames, "frames", int)
             cfg.sampler.align = bool(align)
             cfg.output.formats = list(dict.fromkeys([*cfg.output.formats, *FORMATS]))
         run_check(validate_request, cfg)  # flipsketch-animate's checks, before any model is loaded

@@ -261,7 +261,7 @@ def compose_config(config_name: str, overrides: list[str], return_hydra_config: 
 # Modules a `_target_` may never name, whatever Hydra's own policy says (it can run code).
 _BLOCKED_TARGETS = (
     "os.", "posix.", "nt.", "subprocess.", "builtins.", "sys.", "shutil.", "importlib.", "pickle.",
-    "marshal.", "runpy.", "ctypes.", "code.", "codeop.", "pty.", "socket.", "webbrowser.", "eval", "exec",
+    "marshal.", "runpy.", "ctypes.", "code.", "codeop.", "pty.", "socket.", "webbrowser.",
 )  # fmt: skip
 
 
