@@ -99,7 +99,7 @@ CASES = {
         (["+hydra.callbacks.evil._target_=os.system"], 2, r"hydra\.callbacks\.evil\._target_=.* not allowed"),
         (["hydra.run.dir={mine}"], 2, r"the run folder .*mine is an existing folder that flipsketch did not"),
         (["trainer.max_steps=abc"], 2, r"trainer\.max_steps must be an integer"),
-        (["ckpt_path={file}"], 2, r"not a readable training checkpoint"),
+        (["data.num_frames=2.5"], 2, r"data\.num_frames must be an integer"),
         (["--fast"], 2, r"unknown option '--fast'"),
     ],
     "eval": [
