@@ -31,7 +31,7 @@ def config_from(cfg: DictConfig) -> GenConfig:
 
 def check(cfg: DictConfig) -> None:
     """Before Hydra makes a run folder: settings, input folders, and the output folder."""
-    from flipsketch.checks import check_out_dir
+    from flipsketch.checks import check_out_dir, check_own_folder
 
     gen = config_from(cfg)
     for folder in gen.sketches:
@@ -41,11 +41,24 @@ def check(cfg: DictConfig) -> None:
         if not item.path.is_dir():
             raise UserError(f"animation folder not found: {item.path}")
     check_out_dir(gen.out, "out")
+    check_own_folder(gen.out, "out", legacy=("metadata.jsonl", "report.json"))  # never the user's folder
 
 
 def run(cfg: DictConfig) -> dict:
+    from flipsketch.checks import RUN_MARKER, mark_own_folder
+
     gen = config_from(cfg)
-    report = generate(gen)
+    created = not gen.out.exists()
+    mark_own_folder(gen.out, "flipsketch-data")
+    try:
+        report = generate(gen)
+    except UserError:  # refused (e.g. no usable inputs): leave the folder as it was
+        left = [p.name for p in gen.out.iterdir()] if gen.out.is_dir() else []
+        if left == [RUN_MARKER]:
+            (gen.out / RUN_MARKER).unlink()
+            if created:
+                gen.out.rmdir()
+        raise
     print(
         f"{report['clips']} clips in {gen.out} ({report['written']} new, {report['existing']} already done; "
         f"train {report['train']} / val {report['val']}); {len(report['skipped_sources'])} sources skipped, "

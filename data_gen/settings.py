@@ -62,7 +62,7 @@ def gen_config(raw: dict, prefix: str = "") -> GenConfig:
     """A plain mapping of data_gen settings -> a checked GenConfig (types, ranges, unknown keys)."""
     from difflib import get_close_matches
 
-    from flipsketch.checks import as_bool, as_float, as_int, as_str
+    from flipsketch.checks import MAX_SEED, as_bool, as_float, as_int, as_str
 
     raw = {k: v for k, v in raw.items() if k != "hydra"}
     unknown = sorted(set(raw) - _KEYS)
@@ -98,7 +98,7 @@ def gen_config(raw: dict, prefix: str = "") -> GenConfig:
         ),
         clips_per_sketch=as_int(get("clips_per_sketch"), f"{prefix}clips_per_sketch"),
         motion=as_str(get("motion"), f"{prefix}motion"),
-        seed=as_int(get("seed"), f"{prefix}seed"),
+        seed=as_int(get("seed"), f"{prefix}seed", 0, MAX_SEED),
         val_fraction=as_float(get("val_fraction"), f"{prefix}val_fraction"),
         frames=as_int(get("frames"), f"{prefix}frames"),
         fps=as_int(get("fps"), f"{prefix}fps"),

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from flipsketch.animate import main
+from flipsketch.checks import RUN_MARKER
 
 FAST = [
     "model=tiny",
@@ -50,7 +51,9 @@ def test_outputs_are_valid_files(tmp_path, sketch_png, capfd):
         assert (
             meta["tau"] == {"tau1": 1, "tau2": 2} and meta["dtype"] == "float32" and meta["device"] == "cpu"
         )
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert not [
+        p for p in out.iterdir() if p.name.startswith(".") and p.name != RUN_MARKER
+    ]  # no temp folders
 
 
 def test_segments_chain_clips_and_drop_duplicates(tmp_path, sketch_png):

@@ -134,10 +134,10 @@ ANIMATE = [
     (["device=gpu9"], "unknown device"),
     (["dtype=float8"], "unknown dtype"),
     (["+model.foo=1"], "model tiny has no setting 'foo'"),
-    (["model._target_=os.system"], "registry name only"),
+    (["model._target_=os.system"], "is not allowed: a config may not name a target that runs commands"),
+    (["model._target_=collections.OrderedDict"], "registry name only"),
     (["model=modelscope", "model.path={tmp}/nowhere"], "no weights at"),
     (["sampler.num_inference_steps=5000"], "num_inference_steps must be in [1, 1000]"),
-    (["prompt=${{nope}}"], "Interpolation key 'nope' not found"),
     (["--verbose"], "unknown option '--verbose'"),
 ]
 

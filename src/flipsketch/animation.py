@@ -46,6 +46,7 @@ def validate_request(cfg) -> Request:
         as_str,
         check_out_dir,
         check_out_file_slot,
+        check_own_folder,
         reject_nonfinite,
     )
     from .models.loaders import resolve_device
@@ -71,6 +72,8 @@ def validate_request(cfg) -> Request:
     as_bool(cfg.get("progress", True), "progress")
     device, dtype = resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
     out = check_out_dir(cfg.get("out"), "out")
+    if not _written_by_animate(out):
+        check_own_folder(out, "out")  # never overwrite a folder of the user's (e.g. their own seed0/)
     for seed in seeds:
         check_out_file_slot(out / f"seed{seed}", "out")
     resolution = int(model_kw.get("resolution", 64))
@@ -78,17 +81,33 @@ def validate_request(cfg) -> Request:
     return Request(sketch, prompt, seeds, segments, out, sampler, output, device, dtype, image)
 
 
+def _written_by_animate(out: Path) -> bool:
+    """A run folder written before the marker existed: its config.yaml starts with our record."""
+    try:
+        with open(out / "config.yaml", encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.startswith("# ") and "command: flipsketch-" in head
+
+
 def write_run_config(cfg, out: Path, record: dict) -> Path:
     """OUT/config.yaml: the composed config as run (resolved), with what `provenance` records."""
+    import yaml
     from omegaconf import OmegaConf, open_dict
 
-    out.mkdir(parents=True, exist_ok=True)
+    from .checks import mark_own_folder
+
+    mark_own_folder(out, "flipsketch-animate")  # ours: a later run may replace what is in it
     cfg = cfg.copy()
     if "paths" in cfg and "output_dir" in cfg.paths:
         with open_dict(cfg):
             cfg.paths.output_dir = str(out)  # Hydra's runtime folder: animate's run folder is OUT
     text = "# " + "\n# ".join(f"{k}: {v}" for k, v in record.items()) + "\n"
-    text += OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=True))
+    # plain YAML of the resolved values: user text (the prompt) is written as typed, never
+    # re-read as an interpolation (OmegaConf.to_yaml would parse a prompt of "${" and fail)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    text += yaml.safe_dump(resolved, default_flow_style=False, allow_unicode=True, sort_keys=False)
     path = out / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path

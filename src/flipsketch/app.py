@@ -10,7 +10,9 @@ animated SVG (traced vector frames) and every frame. Settings: lambda (motion 0 
 frames, frame alignment, seeds, model.
 
 App settings (key=value): host (127.0.0.1), port (7860), results (the folder the runs are written
-to; default a folder in the system temp dir), keep (how many runs to keep there, 20).
+to; default a folder in the system temp dir, refused if it holds files flipsketch did not write),
+keep (how many runs to keep there, 20), max_upload (the largest sketch file accepted, 10MB; e.g.
+max_upload=2MB).
 Everything else is a flipsketch-animate setting (model=..., device=..., sampler.*=..., output.*=...)
 and becomes the page's default; device defaults to cpu here (device=cuda for a GPU).
 
@@ -42,7 +44,18 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: i
 
 log = logging.getLogger("flipsketch.app")
 
-APP_KEYS = {"host": "127.0.0.1", "port": 7860, "results": None, "keep": 20}
+APP_KEYS = {"host": "127.0.0.1", "port": 7860, "results": None, "keep": 20, "max_upload": "10MB"}
+MAX_UPLOAD = 10 * 1000**2  # bytes: the largest sketch file the page accepts (app setting max_upload)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
 MODEL_CHOICES = ("tiny_pretrained", "tiny", "modelscope", "flipsketch_ckpt")
 FORMATS = ["gif", "mp4", "png", "svg"]
 MAX_SEEDS = 4
@@ -67,11 +80,45 @@ def split_app_args(argv: list[str]) -> tuple[dict, list[str]]:
             rest.append(a)
     settings["port"] = as_int(_int_or_text(settings["port"]), "port", 1, 65535)
     settings["keep"] = as_int(_int_or_text(settings["keep"]), "keep", 1, 100_000)
+    settings["max_upload"] = parse_size(settings["max_upload"], "max_upload")
     if not str(settings["host"]).strip():
         raise UserError("host is empty: e.g. host=127.0.0.1")
     if not any(o.partition("=")[0] == "device" for o in rest):
         rest.append("device=cpu")
     return settings, rest
+
+
+def parse_size(text, name: str = "max_upload") -> int:
+    """A size in bytes: 5000000, 5MB, 500kb, 2MiB (at least 1 kB, at most 1 GB)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _SIZE_UNITS:
+        raise UserError(
+            f"{name} must be a size such as 10MB, 500kB or 2000000 (bytes), got {str(text)[:40]!r}"
+        )
+    size = int(float(m.group(1)) * _SIZE_UNITS[unit])
+    if not 1000 <= size <= 1000**3:
+        raise UserError(f"{name} must be between 1kB and 1GB, got {str(text)[:40]!r}")
+    return size
+
+
+def _size(n: int) -> str:
+    return f"{n / 1000**2:.1f} MB" if n >= 1000**2 else f"{n / 1000:.0f} kB"
+
+
+def _number(value, name: str, kind):
+    """A slider's value (an API client may send anything): a number of `kind`, or one line."""
+    import math
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number) or (kind is int and not number.is_integer()):
+        raise UserError(f"{name} must be a {'whole' if kind is int else 'finite'} number, got {value}")
+    return kind(number)
 
 
 def _int_or_text(v):
@@ -168,10 +215,15 @@ def drawn_sketch(value, folder: Path) -> Path:
 class FlipSketchApp:
     """The page's one action, `run`, and what it needs between requests (the model, the results)."""
 
-    def __init__(self, overrides: list[str], results: Path, keep: int = 20):
+    def __init__(self, overrides: list[str], results: Path, keep: int = 20, max_upload: int = MAX_UPLOAD):
+        from .checks import check_own_folder
+
         self.overrides = list(overrides)
         self.results = Path(results)
+        if not _legacy_results(self.results):  # never delete a folder of the user's
+            check_own_folder(self.results, "results")
         self.keep = keep
+        self.max_upload = int(max_upload)
         self.models = ModelCache()
         self.default_model = _model_of(self.overrides)
         self.defaults = compose(self.overrides)  # typos in the command line fail here, one line
@@ -187,11 +239,19 @@ class FlipSketchApp:
         return list(dict.fromkeys([self.default_model, *MODEL_CHOICES]))
 
     def _new_run_dir(self) -> Path:
-        self.results.mkdir(parents=True, exist_ok=True)
-        runs = sorted(p for p in self.results.iterdir() if p.is_dir() and p.name.startswith("run-"))
-        for old in runs[: max(0, len(runs) - self.keep + 1)]:
+        from .checks import is_our_folder, mark_own_folder
+
+        mark_own_folder(self.results, "flipsketch-app")
+        runs = sorted(
+            p
+            for p in self.results.iterdir()
+            if p.is_dir() and p.name.startswith("run-") and is_our_folder(p, ("config.yaml",))
+        )
+        for old in runs[: max(0, len(runs) - self.keep + 1)]:  # only run folders the app wrote
             shutil.rmtree(old, ignore_errors=True)
-        return self.results / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        run_dir = self.results / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        mark_own_folder(run_dir, "flipsketch-app")
+        return run_dir
 
     def run(
         self, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress=None
@@ -199,47 +259,76 @@ class FlipSketchApp:
         """-> (status markdown, gif, mp4, svg html, gallery, files). Never raises: a user error is the
         status line, anything else a one-line 'internal error' (its traceback goes to the server log)."""
         empty = (None, None, "", [], [])
+        run_dir = None
         try:
+            run_dir = self._new_run_dir()
             return self._run(
-                upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress
+                run_dir,
+                upload,
+                drawing,
+                source,
+                prompt,
+                lambda_,
+                steps,
+                frames,
+                align,
+                seeds,
+                model,
+                progress,
             )
-        except UserError as exc:
+        except BaseException as exc:
+            if run_dir is not None:  # a refused or failed request leaves no folder behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+            if not isinstance(exc, Exception):
+                raise
+            return self._failure(exc, upload, empty)
+
+    @staticmethod
+    def _failure(exc: Exception, upload, empty) -> tuple:
+        if isinstance(exc, UserError):
             msg = " ".join(str(exc).split())
             if isinstance(upload, str) and upload:  # the server's copy of an upload: say its own name
                 msg = msg.replace(upload, Path(upload).name)
             return (f"**Error:** {msg}", *empty)
-        except Exception as exc:  # noqa: BLE001 - the page gets one line, the log the traceback
-            log.exception("animation failed")
-            msg = " ".join(str(exc).split())[:200]
-            return (f"**Error:** internal error ({type(exc).__name__}: {msg}); see the server log", *empty)
+        log.error("animation failed", exc_info=exc)  # the page gets one line, the log the traceback
+        msg = " ".join(str(exc).split())[:200]
+        return (f"**Error:** internal error ({type(exc).__name__}: {msg}); see the server log", *empty)
 
-    def _run(self, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress):
+    def _run(
+        self, run_dir, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress
+    ):
         from omegaconf import open_dict
 
         from .animation import animate, validate_request
+        from .checks import literal_text
         from .cli import run_check
         from .metrics import passes_clip_filter
 
         t0 = time.perf_counter()
-        run_dir = self._new_run_dir()
         if source == "draw":
             sketch = drawn_sketch(drawing, run_dir)
         else:
             if not upload:
                 raise UserError("no sketch: upload an image (PNG, JPEG, ...) or draw one in the Draw tab")
             sketch = Path(upload if isinstance(upload, str) else getattr(upload, "name", upload))
+            size = sketch.stat().st_size if sketch.is_file() else 0
+            if size > self.max_upload:
+                raise UserError(
+                    f"the upload is {_size(size)}, more than the {_size(self.max_upload)} this page accepts "
+                    "(app setting max_upload)"
+                )
         if model not in self.model_choices():
             raise UserError(f"unknown model {model!r}; choose one of {', '.join(self.model_choices())}")
         cfg = compose(self.overrides, model)
-        with open_dict(cfg):
-            cfg.sketch = str(sketch)
-            cfg.prompt = "" if prompt is None else str(prompt)
+        with open_dict(cfg):  # the page's text is data: literal_text keeps OmegaConf from resolving it
+            cfg.sketch = literal_text(str(sketch))  # an upload keeps its own (user-chosen) file name
+            cfg.prompt = literal_text("" if prompt is None else str(prompt))
             cfg.seeds = parse_seeds(seeds)
-            cfg.out = str(run_dir)
+            cfg.out = literal_text(str(run_dir))
             cfg.progress = True
-            cfg.sampler.lambda_ = float(lambda_)
-            cfg.sampler.num_inference_steps = int(steps)
-            cfg.sampler.num_frames = int(frames)
+            cfg.sampler.lambda_ = _number(lambda_, "lambda", float)
+            cfg.sampler.num_inference_steps = _number(steps, "steps", int)
+            cfg.sampler.num_frames = _number(frames, "frames", int)
             cfg.sampler.align = bool(align)
             cfg.output.formats = list(dict.fromkeys([*cfg.output.formats, *FORMATS]))
         run_check(validate_request, cfg)  # flipsketch-animate's checks, before any model is loaded
@@ -411,6 +500,7 @@ def launch(demo, app: FlipSketchApp, host: str, port: int, block: bool = True):
         server_port=port,
         prevent_thread_lock=not block,
         allowed_paths=[str(app.results)],
+        max_file_size=app.max_upload,  # larger uploads are refused by the server, before they are stored
         show_error=False,
         ssr_mode=False,
         mcp_server=False,
@@ -419,6 +509,11 @@ def launch(demo, app: FlipSketchApp, host: str, port: int, block: bool = True):
         theme=page_theme(),
         css=CSS,
     )
+
+
+def _legacy_results(folder: Path) -> bool:
+    """A results folder an older flipsketch-app wrote (before the marker): only run-* folders."""
+    return folder.is_dir() and all(p.is_dir() and p.name.startswith("run-") for p in folder.iterdir())
 
 
 def default_results_dir() -> Path:
@@ -434,7 +529,7 @@ def serve(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings, overrides = split_app_args(argv)
     results = Path(settings["results"]) if settings["results"] else default_results_dir()
-    app = FlipSketchApp(overrides, results, settings["keep"])
+    app = FlipSketchApp(overrides, results, settings["keep"], settings["max_upload"])
     demo = build_demo(app)
     print(f"flipsketch-app: http://{settings['host']}:{settings['port']}  (Ctrl+C stops it)", flush=True)
     launch(demo, app, settings["host"], settings["port"], block=True)

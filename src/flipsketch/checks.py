@@ -87,14 +87,31 @@ def as_list(value: Any, name: str) -> list:
     return [value]
 
 
+MAX_SEED = (
+    2**32 - 1
+)  # what every generator we seed accepts (numpy's legacy seed, Lightning's seed_everything)
+
+
 def as_seeds(value: Any, name: str = "seeds") -> list[int]:
-    """A non-empty list of distinct non-negative integer seeds (a single seed counts as a list of one)."""
+    """A non-empty list of distinct integer seeds in [0, MAX_SEED] (a single seed counts as a list of one)."""
     seeds = as_list(value, name)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise UserError(f"{name} must be a non-empty list of non-negative integers, got {seeds}")
+        raise UserError(f"{name} must be a non-empty list of non-negative integers, got {_shown(seeds)}")
+    big = [s for s in seeds if s > MAX_SEED]
+    if big:
+        raise UserError(f"{name}: a seed must be at most {MAX_SEED} (2^32 - 1), got {_shown(big[0])}")
     if len(set(seeds)) != len(seeds):
         raise UserError(f"{name} lists a seed twice: {seeds}")
     return seeds
+
+
+def literal_text(text: str) -> str:
+    """`text` written so that OmegaConf reads it back as exactly `text`: user text (a prompt, an
+    uploaded file's name) is data, never an interpolation (`${oc.env:HOME}` stays those characters).
+    Each `${` gets one backslash more than twice the backslashes before it (OmegaConf's escaping)."""
+    import re
+
+    return re.sub(r"(\\*)\$\{", lambda m: "\\" * (2 * len(m.group(1)) + 1) + "${", str(text))
 
 
 def find_nonfinite(node: Any, prefix: str = "") -> str | None:
@@ -170,3 +187,39 @@ def check_out_file_slot(path: Path, name: str) -> None:
     """A folder the run will write into (e.g. out/seed0): it may exist as a folder, never as a file."""
     if path.exists() and not path.is_dir():
         raise UserError(f"{name}: {path} is an existing file, not a folder")
+
+
+# ----------------------------------------------------------------------------- folders we own
+RUN_MARKER = ".flipsketch-run"  # written into every output folder a flipsketch tool creates
+
+
+def is_our_folder(path: Path, legacy: tuple[str, ...] = ()) -> bool:
+    """Whether `path` is an output folder a flipsketch tool wrote: it holds RUN_MARKER (or, for
+    folders written before the marker existed, one of the `legacy` names the tool always writes)."""
+    p = Path(path)
+    return (p / RUN_MARKER).is_file() or any((p / name).exists() for name in legacy)
+
+
+def check_own_folder(path: Any, name: str, legacy: tuple[str, ...] = ()) -> Path:
+    """An output folder we may write into (and replace parts of): new, empty, or one of ours.
+    An existing folder with other things in it (e.g. the user's own seed0/) is refused in one line:
+    nothing a flipsketch tool did not write is ever overwritten or deleted."""
+    p = Path(str(path)).expanduser()
+    if not p.is_dir() or is_our_folder(p, legacy) or not any(p.iterdir()):
+        return p
+    what = f"{name} {p}" if " " in name else f"{name}={p}"
+    raise UserError(
+        f"{what} is an existing folder that flipsketch did not write (it has no {RUN_MARKER} file); "
+        "give a new or empty folder"
+    )
+
+
+def mark_own_folder(path: Path, tool: str) -> None:
+    """Create `path` (if needed) and write RUN_MARKER into it: the folder is ours to overwrite."""
+    import json
+
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    marker = p / RUN_MARKER
+    if not marker.is_file():
+        marker.write_text(json.dumps({"written_by": tool}) + "\n", encoding="utf-8")

@@ -80,6 +80,64 @@ def parse_overrides(overrides: list[str]):
     return parsed
 
 
+# ----------------------------------------------------------------------------- user text
+# Settings that hold user text: a prompt is data, never an OmegaConf interpolation.
+TEXT_KEYS = ("prompt", "prompts", "negative_prompt")
+
+
+def _literal_value(value, text: bool):
+    """A parsed override value with its user text (all strings when `text`, else the strings under
+    a TEXT_KEYS key of a mapping, e.g. benchmark.items=[{prompt: ...}]) quoted and escaped."""
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    from .checks import literal_text
+
+    if isinstance(value, QuotedString | str):
+        raw = value.text if isinstance(value, QuotedString) else value
+        return QuotedString(text=literal_text(raw), quote=Quote.single) if text and "${" in raw else value
+    if isinstance(value, list):
+        return [_literal_value(v, text) for v in value]
+    if isinstance(value, dict):
+        return {k: _literal_value(v, text or str(k) in TEXT_KEYS) for k, v in value.items()}
+    return value
+
+
+def literal_text_overrides(argv: list[str]) -> list[str]:
+    """`argv` with every user-text override (prompt=..., sampler.negative_prompt=...,
+    callbacks.sample_videos.prompts=[...], the prompts of benchmark.items=[{...}]) rewritten so
+    that the config holds exactly the text typed: `prompt=${oc.env:HOME}` is those 15 characters,
+    never the environment. Other settings keep their interpolations (a path may use ${oc.env:...});
+    an override Hydra cannot read is kept (the precheck reports it)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, Override, QuotedString
+    from hydra.errors import HydraException
+
+    parser = None
+    out = []
+    for a in argv:
+        if a.startswith("-") or "${" not in a.partition("=")[2]:
+            out.append(a)
+            continue
+        parser = parser or OverridesParser.create()
+        try:
+            (o,) = parser.parse_overrides([a])
+        except (HydraException, ValueError):
+            out.append(a)
+            continue
+        text = o.key_or_group.rpartition(".")[2] in TEXT_KEYS
+        if isinstance(o._value, ChoiceSweep) and o._value.simple_form:
+            new = [_literal_value(v, text) for v in o._value.list]
+            value = ",".join(Override._get_value_element_as_str(v) for v in new)
+            changed = new != list(o._value.list)
+        elif isinstance(o._value, list | dict | str | QuotedString):
+            new = _literal_value(o._value, text)
+            value, changed = Override._get_value_element_as_str(new), new != o._value
+        else:
+            changed = False
+        out.append(f"{o.get_key_element()}={value}" if changed else a)
+    return out
+
+
 # ----------------------------------------------------------------------------- composition
 def _groups() -> list[str]:
     return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()) if CONF_DIR.is_dir() else []
@@ -193,9 +251,57 @@ def compose_config(config_name: str, overrides: list[str], return_hydra_config: 
     overrides = list(overrides)
     parse_overrides(overrides)
     try:
-        return _raw_compose(config_name, overrides, return_hydra_config)
+        cfg = _raw_compose(config_name, overrides, return_hydra_config)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         raise UserError(explain_compose_error(config_name, overrides, exc)) from None
+    check_targets(cfg)
+    return cfg
+
+
+# Modules a `_target_` may never name, whatever Hydra's own policy says (it can run code).
+_BLOCKED_TARGETS = (
+    "os.", "posix.", "nt.", "subprocess.", "builtins.", "sys.", "shutil.", "importlib.", "pickle.",
+    "marshal.", "runpy.", "ctypes.", "code.", "codeop.", "pty.", "socket.", "webbrowser.",
+)  # fmt: skip
+
+
+def _blocked_target(target: str) -> bool:
+    try:
+        from hydra._internal.target_policy import _is_blocklisted_target
+    except ImportError:  # an upstream Hydra without a target policy: our list alone
+        _is_blocklisted_target = None
+    if _is_blocklisted_target is not None and _is_blocklisted_target(target):
+        return True
+    return target.startswith(_BLOCKED_TARGETS) or "." not in target
+
+
+def check_targets(cfg) -> None:
+    """Every `_target_` in a composed config (Hydra's own node included: hydra.callbacks are built
+    at start-up) must be a plain dotted name that is not an executable capability (os.system,
+    builtins.eval, subprocess.*, ...): one line naming the setting, before anything is built."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                key = f"{prefix}.{k}" if prefix else str(k)
+                if k == "_target_":
+                    t = v if isinstance(v, str) else repr(v)
+                    if not isinstance(v, str) or "${" in t or not re.fullmatch(r"[A-Za-z_][\w.]*", t):
+                        raise UserError(f"{key}={t[:80]!r} is not allowed: a _target_ is a plain dotted name")
+                    if _blocked_target(t):
+                        raise UserError(
+                            f"{key}={t!r} is not allowed: a config may not name a target that runs "
+                            "commands or code (os, subprocess, builtins, ...)"
+                        )
+                walk(v, key)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{prefix}[{i}]")
+
+    if isinstance(cfg, DictConfig | ListConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=False)
+    walk(cfg, "")
 
 
 def instantiate_checked(node, **kwargs):
@@ -318,6 +424,75 @@ def _split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     return flags, [a for a in argv if not a.startswith("-")]
 
 
+_VALUED_FLAGS = {"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name"}
+_VALUED_FLAGS |= {"-cd", "--config-dir", "--experimental-rerun"}
+_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+_SHOW_FLAGS = {"-c", "--cfg", "--resolve", "-p", "--package", "-i", "--info"}  # print, write nothing
+_PASS_FLAGS = {"--hydra-help", "--version", "-sc", "--shell-completion"}  # Hydra's own pages
+
+
+def split_flags(argv: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(Hydra flags as (name, value), overrides): `--cfg job`, `--cfg=job`, `-cd DIR`, `--info`."""
+    flags, overrides, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-"):
+            overrides.append(a)
+        else:
+            name, eq, value = a.partition("=")
+            if not eq and name in _VALUED_FLAGS:
+                if i + 1 >= len(argv):
+                    raise UserError(f"{name} needs a value (e.g. {name} job); --help lists the settings")
+                i += 1
+                value = argv[i]
+            elif not eq and name in ("-i", "--info") and i + 1 < len(argv) and argv[i + 1] in _INFO_CHOICES:
+                i += 1
+                value = argv[i]
+            flags.append((name, value if (eq or value) else None))
+        i += 1
+    return flags, overrides
+
+
+def hydra_argv(argv: list[str]) -> list[str]:
+    """Flags first, then the overrides: Hydra's argparse refuses a flag after an override."""
+    flags, overrides = split_flags(argv)
+    return [f"{n}={v}" if v is not None else n for n, v in flags] + overrides
+
+
+def _check_flags(config_name: str, flags: list[tuple[str, str | None]]) -> list[str]:
+    """Refuse the Hydra flags that would run something else than conf/<config_name>.yaml (or load a
+    pickle); -> the overrides that stand for --config-dir (so that the precheck sees its configs)."""
+    extra = []
+    for name, value in flags:
+        if name not in HYDRA_FLAGS:
+            raise UserError(_unknown_option(name, "sampler.lambda_=0.3"))
+        if name in ("-cp", "--config-path", "-cn", "--config-name"):
+            raise UserError(
+                f"{name} is not supported: flipsketch-{config_name} always composes conf/{config_name}.yaml; "
+                "pick options with key=value or experiment=NAME (--config-dir DIR adds a folder of your own configs)"
+            )
+        if name == "--experimental-rerun":
+            raise UserError(
+                "--experimental-rerun is not supported (it loads a pickled config, which can run code); "
+                "rerun with the overrides in <run>/.hydra/overrides.yaml"
+            )
+        if name in ("-c", "--cfg") and value not in ("job", "hydra", "all"):
+            raise UserError(f"{name} takes job, hydra or all, got {value!r}")
+        if name in ("-cd", "--config-dir"):
+            folder = Path(str(value)).expanduser()
+            if not folder.is_dir():
+                raise UserError(f"{name}: config folder not found: {folder}")
+            extra.append(f"hydra.searchpath=[{literal_path(folder)}]")
+    return extra
+
+
+def literal_path(folder: Path) -> str:
+    """`file://FOLDER` as a quoted Hydra value."""
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    return QuotedString(text="file://" + str(folder.absolute()), quote=Quote.single).with_quotes()
+
+
 def _sweep_jobs(overrides: list[str]) -> list[list[str]] | None:
     """The override lists of a command-line multirun (None: a sweep only Hydra's sweeper can expand)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -338,20 +513,23 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
     from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    flags, overrides = _split_argv(argv)
-    unknown = [f for f in flags if f.split("=", 1)[0] not in HYDRA_FLAGS]
-    if unknown:
-        raise UserError(_unknown_option(unknown[0], "sampler.lambda_=0.3"))
-    multirun = any(f in ("-m", "--multirun") for f in flags)
-    if any(f not in ("-m", "--multirun") for f in flags):
-        return None
+    flags, overrides = split_flags(argv)
+    extra = _check_flags(config_name, flags)
+    names = {n for n, _ in flags}
+    if names & _PASS_FLAGS:
+        return None  # Hydra prints its own page; nothing is composed or written
+    multirun = bool(names & {"-m", "--multirun"})
     jobs = _sweep_jobs(overrides) if multirun else [overrides]
+    if names & _SHOW_FLAGS:  # --cfg job, --info: the config is printed, nothing written; still one line
+        for job in (jobs or [[o for o in overrides if "," not in o.partition("=")[2]]])[:MAX_PRECHECKED_JOBS]:
+            compose_config(config_name, [*job, *extra], return_hydra_config=True)
+        return None
     if jobs is None:  # e.g. an optuna search space: compose the plain overrides only
         jobs = [[o for o in overrides if "," not in o.partition("=")[2]]]
         check = None
     anchor = None
     for job in jobs[:MAX_PRECHECKED_JOBS]:
-        cfg = compose_config(config_name, job, return_hydra_config=True)
+        cfg = compose_config(config_name, [*job, *extra], return_hydra_config=True)
         if anchor is None:
             try:
                 run_dir = Path(str(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir))
@@ -360,6 +538,9 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
             from .checks import check_out_dir
 
             check_out_dir(run_dir, "the run folder (set by paths.log_dir or hydra.run.dir)")
+            from .checks import check_own_folder
+
+            check_own_folder(run_dir, "the run folder", legacy=(".hydra", "multirun.yaml"))
             anchor = _nearest_existing(run_dir)
         if check is not None:
             with open_dict(cfg):
@@ -518,6 +699,7 @@ def cli_main(
         from .quiet import quiet_third_party
 
         quiet_third_party()
+        argv = literal_text_overrides(argv)  # a prompt is text, never an interpolation
         if config_name is None:
             return _run_direct(lambda: task(argv), on_exit)
         argv = with_model_sampler(config_name, argv)
@@ -578,7 +760,7 @@ def _hydra_entry(config_name, task, check, result, job_metrics, on_exit) -> Call
         failed_dirs.clear()
         anchor = precheck(config_name, argv, check)
         saved = sys.argv
-        sys.argv = [saved[0] if saved else config_name, *argv]
+        sys.argv = [saved[0] if saved else config_name, *hydra_argv(argv)]
         try:
             _hydra_main()
         finally:
@@ -610,7 +792,9 @@ def _record_start(config_name: str) -> None:
         starts = []
     starts = starts if isinstance(starts, list) else []
     starts.append(provenance([f"flipsketch-{config_name}", *sys.argv[1:]]))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    from .checks import mark_own_folder
+
+    mark_own_folder(run_dir, f"flipsketch-{config_name}")  # ours: a resumed run may write into it
     path.write_text(json.dumps(starts, indent=2), encoding="utf-8")
 
 

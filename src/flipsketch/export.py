@@ -47,7 +47,7 @@ def _model_of(ckpt_path, ckpt: dict, model) -> tuple[str, dict]:
 
 def check_export(ckpt_path, out=None, merged: bool = False, model=None) -> tuple[dict, Path, str, dict]:
     """Everything export needs, checked before any model is built or file written."""
-    from .checks import as_bool, check_out_dir
+    from .checks import as_bool, check_out_dir, check_own_folder
     from .training.checkpoint import read_checkpoint
 
     as_bool(merged, "merged")
@@ -56,6 +56,7 @@ def check_export(ckpt_path, out=None, merged: bool = False, model=None) -> tuple
     ckpt = read_checkpoint(str(ckpt_path))
     name, kwargs = _model_of(ckpt_path, ckpt, model)
     out = check_out_dir(out if out not in (None, "") else default_out(ckpt_path), "out")
+    check_own_folder(out, "out")  # a folder of the user's is never written into
     if merged and (out / "merged").exists() and not (out / "merged").is_dir():
         raise UserError(f"out: {out / 'merged'} is an existing file, not a folder")
     return ckpt, out, name, kwargs
@@ -68,12 +69,14 @@ def export_checkpoint(
     model: dict | None = None,
 ) -> dict:
     """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, `out/merged/`. Returns the paths."""
+    from .checks import mark_own_folder
     from .models.loaders import save_pipeline_folder
     from .models.lora import merge_lora_into, save_lora
     from .models.registry import build_model
     from .training.checkpoint import apply_checkpoint
 
     ckpt, out, name, kwargs = check_export(ckpt_path, out, merged, model)
+    mark_own_folder(out, "flipsketch-export")
     meta = ckpt[CKPT_KEY]
     components = build_model(name, **kwargs)
     info = apply_checkpoint(components, ckpt)

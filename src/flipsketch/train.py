@@ -66,14 +66,14 @@ _UNSET = object()
 
 def check(cfg: DictConfig) -> None:
     """Everything a user is likely to mistype, checked before any model is built or file written."""
-    from .checks import as_bool, as_choice, as_float, as_int, as_str, reject_nonfinite
+    from .checks import MAX_SEED, as_bool, as_choice, as_float, as_int, as_str, reject_nonfinite
     from .models.registry import check_model_config
 
     reject_nonfinite(cfg)
     as_bool(_get(cfg, "train", True), "train")
     as_bool(_get(cfg, "export_lora", True), "export_lora")
     if _get(cfg, "seed") is not None:
-        as_int(_get(cfg, "seed"), "seed", 0)
+        as_int(_get(cfg, "seed"), "seed", 0, MAX_SEED)
     check_model_config(cfg.model)
     data = cfg.get("data")
     if data is not None:

@@ -57,7 +57,7 @@ def build_scorers(cfg: DictConfig, device) -> tuple:
 def check(cfg: DictConfig) -> None:
     """Everything checkable without building a model or writing a file: settings and their
     types, every method name and variant, the benchmark's files, the samples folder."""
-    from ..checks import as_bool, as_int, as_str, check_out_dir, reject_nonfinite
+    from ..checks import as_bool, as_int, as_str, check_out_dir, check_own_folder, reject_nonfinite
     from ..config import SamplerConfig
     from ..models.loaders import resolve_device
     from ..models.registry import check_model_config
@@ -78,8 +78,19 @@ def check(cfg: DictConfig) -> None:
     resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
     check_benchmark(cfg.benchmark)
     check_out_dir(cfg.samples_dir, "samples_dir")
+    if not _legacy_samples_dir(Path(str(cfg.samples_dir)), cfg.benchmark):
+        check_own_folder(cfg.samples_dir, "samples_dir")  # the user's own folder is never written into
     scoring_policy(cfg)
     t2v_choice(cfg)
+
+
+def _legacy_samples_dir(folder: Path, benchmark) -> bool:
+    """A samples folder written before the marker existed: only <benchmark>/ folders in it."""
+    from ..cli import CONF_DIR
+
+    names = {p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml")}
+    names.add(str(benchmark.get("name") or "benchmark"))
+    return folder.is_dir() and all(p.is_dir() and p.name in names for p in folder.iterdir())
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -106,6 +117,9 @@ def evaluate(cfg: DictConfig) -> dict:
     scorer, t2v_scorer = build_scorers(cfg, device)
     policy = scoring_policy(cfg)
     bench = str(cfg.benchmark.get("name") or "benchmark")
+    from ..checks import mark_own_folder
+
+    mark_own_folder(Path(str(cfg.samples_dir)), "flipsketch-eval")
     evaluator = Evaluator(
         ctx,
         methods,
