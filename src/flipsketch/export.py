@@ -79,15 +79,30 @@ def export_checkpoint(
     info = apply_checkpoint(components, ckpt)
     te = components.text_encoder if meta.get("text_encoder_targets") else None
     extra = {"global_step": info["global_step"], "checkpoint": str(ckpt_path), **meta}
-    result = {
-        "lora": str(save_lora(out, components.unet, te, extra=extra)),
-        "global_step": info["global_step"],
-    }
-    if merged:
-        merge_lora_into(components.unet)
-        if te is not None:
-            merge_lora_into(components.text_encoder)
-        result["merged"] = str(save_pipeline_folder(components, out / "merged"))
+    from .atomic import atomic_dir
+    from .models.lora import LORA_FILENAME
+
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    new_lora = not (out / LORA_FILENAME).exists()
+    try:
+        result = {
+            "lora": str(save_lora(out, components.unet, te, extra=extra)),
+            "global_step": info["global_step"],
+        }
+        if merged:
+            merge_lora_into(components.unet)
+            if te is not None:
+                merge_lora_into(components.text_encoder)
+            with atomic_dir(out / "merged") as tmp:  # whole or not at all (a full disk, a kill)
+                save_pipeline_folder(components, tmp)
+            result["merged"] = str(out / "merged")
+    except BaseException:  # a failed export leaves no half of itself: no new LoRA without its folder
+        if new_lora:
+            (out / LORA_FILENAME).unlink(missing_ok=True)
+        for p in created:
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise
     return result
 
 

@@ -124,3 +124,32 @@ def apply_checkpoint(components, ckpt: dict) -> dict:
     )
     components.eval_frozen()
     return {"tensors": n, "global_step": ckpt.get("global_step")}
+
+
+def atomic_checkpoint_io():
+    """Lightning's checkpoint writer, made safe for a full disk and a kill: the checkpoint is
+    serialised in memory, written to a temp file in the destination folder (Lightning's own writer
+    stages it in the system temp folder and copies it across filesystems, which leaves a truncated
+    last.ckpt when the disk fills), flushed to disk, then renamed over the old one. A failed write
+    leaves the previous checkpoint as it was."""
+    import io
+    import os
+
+    from lightning_fabric.plugins import TorchCheckpointIO
+
+    from ..atomic import atomic_path
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+            if storage_options is not None:
+                raise TypeError("AtomicCheckpointIO takes no storage_options")
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            torch.save(checkpoint, buf)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                fh.write(buf.getbuffer())
+                fh.flush()
+                os.fsync(fh.fileno())  # a full disk shows here, before the rename, not after
+
+    return AtomicCheckpointIO()
