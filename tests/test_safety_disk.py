@@ -219,3 +219,52 @@ def test_data_gen_exits_non_zero_when_clips_fail(tmp_path, capfd, monkeypatch):
     assert len(err) == 1 and "clips failed" in err[0] and "boom" in err[0]
     report = json.loads((out / "report.json").read_text())
     assert report["failed_clips"] and report["clips"] > 0
+
+
+# ------------------------------------------------------------------------- every Hydra command line
+def _hydra_cli(task, run_dir, capfd):
+    from flipsketch.cli import cli_main
+
+    main = cli_main("export", task, program="flipsketch-test", help_text="x", check=None)
+    try:
+        rc = main(["ckpt_path=none", f"hydra.run.dir={run_dir}"])
+    except SystemExit as exc:
+        rc = exc.code
+    return rc
+
+
+def test_a_hydra_task_on_a_full_disk_is_one_line_and_leaves_no_run_folder(tmp_path, capfd):
+    def task(cfg):
+        raise RuntimeError("PytorchStreamWriter failed") from OSError(errno.ENOSPC, "No space left on device")
+
+    run_dir = tmp_path / "runs" / "r1"
+    assert _hydra_cli(task, run_dir, capfd) == 2
+    _one_error_line(capfd)
+    assert not run_dir.exists()
+
+
+def test_a_training_run_folder_with_checkpoints_is_kept_on_a_full_disk(tmp_path, capfd):
+    def task(cfg):
+        from pathlib import Path
+
+        from hydra.core.hydra_config import HydraConfig
+
+        ckpts = Path(HydraConfig.get().runtime.output_dir) / "checkpoints"
+        ckpts.mkdir()
+        (ckpts / "last.ckpt").write_bytes(b"a whole earlier checkpoint")
+        enospc()
+
+    run_dir = tmp_path / "runs" / "r2"
+    assert _hydra_cli(task, run_dir, capfd) == 2
+    _one_error_line(capfd)
+    assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == b"a whole earlier checkpoint"
+
+
+def test_the_app_says_disk_full_in_one_line(tmp_path, sketch_png, monkeypatch):
+    from flipsketch import outputs
+    from flipsketch.app import FlipSketchApp
+
+    app = FlipSketchApp(["device=cpu", "model=tiny"], tmp_path / "results", keep=3)
+    monkeypatch.setattr(outputs, "write_gif", enospc)
+    status = app.run(str(sketch_png), None, "upload", "a ball", 0.5, 2, 3, False, "0", "tiny")[0]
+    assert status.startswith("**Error:** disk full") and "\n" not in status and "internal error" not in status

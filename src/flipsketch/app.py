@@ -209,6 +209,11 @@ class FlipSketchApp:
                 msg = msg.replace(upload, Path(upload).name)
             return (f"**Error:** {msg}", *empty)
         except Exception as exc:  # noqa: BLE001 - the page gets one line, the log the traceback
+            from .errors import as_disk_full
+
+            full = as_disk_full(exc)  # a full disk is the server's to fix, said plainly
+            if full is not None:
+                return (f"**Error:** {' '.join(str(full).split())}", *empty)
             log.exception("animation failed")
             msg = " ".join(str(exc).split())[:200]
             return (f"**Error:** internal error ({type(exc).__name__}: {msg}); see the server log", *empty)
