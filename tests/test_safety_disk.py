@@ -268,3 +268,19 @@ def test_the_app_says_disk_full_in_one_line(tmp_path, sketch_png, monkeypatch):
     monkeypatch.setattr(outputs, "write_gif", enospc)
     status = app.run(str(sketch_png), None, "upload", "a ball", 0.5, 2, 3, False, "0", "tiny")[0]
     assert status.startswith("**Error:** disk full") and "\n" not in status and "internal error" not in status
+
+
+def test_a_killed_writers_temp_folder_is_removed_by_the_next_sample(tmp_path):
+    """kill -9 during a write leaves `.seed0.tmp-<pid>-<hex>`; the next write beside it removes it."""
+    import sys
+
+    from flipsketch.outputs import write_animation
+
+    pid = int(subprocess.run([sys.executable, "-c", "print(__import__('os').getpid())"],
+                             capture_output=True, text=True).stdout)  # fmt: skip
+    stale = tmp_path / f".seed0.tmp-{pid}-0badf00d"
+    stale.mkdir()
+    (stale / "animation.gif").write_bytes(b"GIF8")
+    frames = np.full((2, 16, 16), 255, np.uint8)
+    write_animation(tmp_path / "seed1", frames, {}, 10, ("gif",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed1"]

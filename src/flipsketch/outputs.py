@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, clean_stale_temps
 from .checks import as_bool, as_float, as_int, as_list, as_str
 from .errors import UserError
 
@@ -148,6 +148,7 @@ def write_animation(
 ) -> Path:
     """Write one sample atomically: everything lands in a temp folder renamed into place at the end."""
     out_dir = Path(out_dir)
+    clean_stale_temps(out_dir.parent)  # hidden temp folders of a killed earlier run
     with atomic_dir(out_dir) as tmp:
         if "gif" in formats:
             write_gif(tmp / f"{stem}.gif", frames, fps)

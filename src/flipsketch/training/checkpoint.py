@@ -137,7 +137,7 @@ def atomic_checkpoint_io():
 
     from lightning_fabric.plugins import TorchCheckpointIO
 
-    from ..atomic import atomic_path
+    from ..atomic import atomic_path, clean_stale_temps
 
     class AtomicCheckpointIO(TorchCheckpointIO):
         def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
@@ -145,6 +145,7 @@ def atomic_checkpoint_io():
                 raise TypeError("AtomicCheckpointIO takes no storage_options")
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale_temps(path.parent)  # a killed run's half-written temp checkpoints
             buf = io.BytesIO()
             torch.save(checkpoint, buf)
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
