@@ -85,3 +85,12 @@ def test_frames_read_back_are_bounded_too(tmp_path):
     _png(folder / "000.png", 60000, 1)
     with pytest.raises(UserError, match="60000x1"):
         read_clip(folder)
+
+
+def test_the_apps_drawing_is_bounded_too(tmp_path):
+    from flipsketch.app import drawn_sketch
+
+    strip = np.zeros((2, 5000), np.uint8)
+    with pytest.raises(UserError, match="the drawing is 5000x2 pixels"):
+        drawn_sketch({"composite": strip}, tmp_path)
+    assert not (tmp_path / "drawn_sketch.png").exists()

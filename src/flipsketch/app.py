@@ -150,6 +150,9 @@ def drawn_sketch(value, folder: Path) -> Path:
     a = np.asarray(comp)
     if a.dtype != np.uint8 or a.ndim not in (2, 3):
         raise UserError("the drawing could not be read: draw again, or upload a sketch")
+    from .sketch import check_image_dims
+
+    check_image_dims(int(a.shape[1]), int(a.shape[0]), "the drawing")  # as an uploaded file's header
     img = Image.fromarray(a)
     if img.mode in ("RGBA", "LA", "P"):
         img = img.convert("RGBA")
