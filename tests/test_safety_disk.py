@@ -284,3 +284,32 @@ def test_a_killed_writers_temp_folder_is_removed_by_the_next_sample(tmp_path):
     frames = np.full((2, 16, 16), 255, np.uint8)
     write_animation(tmp_path / "seed1", frames, {}, 10, ("gif",))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed1"]
+
+
+def test_an_mp4_on_a_full_disk_raises_instead_of_leaving_a_truncated_video(small_disk, capfd):
+    """ffmpeg does not pass its exit status on: the video used to be left truncated, with ffmpeg's
+    log lines on stderr and no error. Now the unfinished file is caught (no `moov` index)."""
+    from flipsketch.outputs import mp4_complete, write_mp4
+
+    frames = np.random.default_rng(0).integers(0, 255, (16, 256, 256), dtype=np.uint8)
+    whole = small_disk / "whole.mp4"
+    write_mp4(whole, frames[:2], 10)
+    assert mp4_complete(whole)
+    fill(small_disk, 64 * 1024)
+    with pytest.raises(OSError) as exc:
+        write_mp4(small_disk / "a.mp4", frames, 10)
+    assert exc.value.errno == errno.ENOSPC
+    assert capfd.readouterr().err == ""  # no ffmpeg log lines
+
+
+def test_a_truncated_mp4_is_not_complete(tmp_path):
+    from flipsketch.outputs import mp4_complete, write_mp4
+
+    path = tmp_path / "a.mp4"
+    write_mp4(path, np.full((3, 32, 32), 128, np.uint8), 10)
+    data = path.read_bytes()
+    assert mp4_complete(path)
+    path.write_bytes(data[: len(data) // 2])
+    assert not mp4_complete(path)
+    path.write_bytes(b"garbage!" * 10)
+    assert not mp4_complete(path)
