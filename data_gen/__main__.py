@@ -64,6 +64,14 @@ def run(cfg: DictConfig) -> dict:
         f"train {report['train']} / val {report['val']}); {len(report['skipped_sources'])} sources skipped, "
         f"{len(report['failed_clips'])} clips failed (see report.json); {report['frames_per_s']} frames/s"
     )
+    failed = report["failed_clips"]
+    if failed:  # a partial dataset is no success: exit non-zero (a rerun retries only these clips)
+        first = failed[0]
+        raise UserError(
+            f"{len(failed)} of {len(failed) + report['clips']} clips failed (first: {first['id']}: "
+            f"{first['reason']}); the {report['clips']} others are in {gen.out}, listed in report.json; "
+            "rerun to retry the failed ones"
+        )
     return report
 
 

@@ -33,7 +33,7 @@ from data_gen.raster import RENDERERS, make_renderer, render_clip
 from data_gen.sources import AnimationInput, Source, animation_sources, static_sources, unique_keys
 from data_gen.svg_io import Limits, SvgError, read_svg_file
 from flipsketch import atomic
-from flipsketch.errors import UserError
+from flipsketch.errors import DiskFullError, UserError, as_disk_full
 
 SHIPPED_SKETCHES = Path(__file__).resolve().parent / "sketches"
 # The shipped sketches kept for evaluation (conf/benchmark/shipped.yaml `only`): never trained on by default.
@@ -240,6 +240,15 @@ def _frames_for(task: Task, spec: ClipSpec, loaded: dict) -> np.ndarray:
     return np.stack([render(sketches[i]) for i in pick])
 
 
+def check_ink(clip: np.ndarray) -> None:
+    """A clip must show the drawing: one with no ink at all (strokes off the canvas, a width that
+    rendered as nothing) or solid ink is refused, never written as training data."""
+    if not (clip < 255).any():
+        raise SvgError("renders as a blank white clip (no ink on the canvas)")
+    if not (clip > 0).any():
+        raise SvgError("renders as solid ink (the whole canvas black)")
+
+
 def process(task: Task) -> list[dict]:
     """Worker: build every clip of one source. Never raises; reports per-clip outcomes."""
     results, loaded = [], {}
@@ -250,7 +259,9 @@ def process(task: Task) -> list[dict]:
             if rec := _finished(task, spec, fp):
                 results.append({"status": "existing", "id": spec.clip_id, "record": rec})
                 continue
-            clip = _frames_for(task, spec, loaded)
+            with np.errstate(all="raise"):  # an overflow is this clip's failure, not a warning
+                clip = _frames_for(task, spec, loaded)
+            check_ink(clip)
             rec = _record(task, spec, fp, src_frames)
             atomic.save_npy(task.clips_dir / f"{spec.clip_id}.npy", clip)
             atomic.write_text(task.clips_dir / f"{spec.clip_id}.json", json.dumps(rec) + "\n")
@@ -258,7 +269,12 @@ def process(task: Task) -> list[dict]:
         except SvgError as exc:  # the source itself is unusable: skip all its clips
             return results + [{"status": "skipped", "source": str(task.source.path), "reason": str(exc)}]
         except Exception as exc:  # noqa: BLE001 - one bad input must never stop the run
-            results.append({"status": "failed", "id": spec.clip_id, "reason": f"{type(exc).__name__}: {exc}"})
+            reason = f"{type(exc).__name__}: {exc}"
+            if as_disk_full(exc) is not None:  # the disk is full: no other clip will fit either
+                return results + [
+                    {"status": "failed", "id": spec.clip_id, "reason": reason, "disk_full": True}
+                ]
+            results.append({"status": "failed", "id": spec.clip_id, "reason": reason})
     return results
 
 
@@ -426,8 +442,14 @@ def generate(cfg: GenConfig) -> dict:
                     records[r["id"]] = r["record"]
                 elif r["status"] == "skipped":
                     skipped.append({"source": r["source"], "reason": r["reason"]})
+                    print(f"warning: skipped {r['source']}: {r['reason']}", file=sys.stderr)
                 else:
                     failed.append({"id": r["id"], "source": str(task.source.path), "reason": r["reason"]})
+                    if r.get("disk_full"):  # stop at once: the clips written so far are whole
+                        raise DiskFullError(
+                            f"disk full writing {out}: {len(records)} of {n_clips} clips are done "
+                            "(whole files; a rerun keeps them and makes the rest); free space and rerun"
+                        )
                     print(f"warning: clip {r['id']} failed: {r['reason']}", file=sys.stderr)
             bar.update(len(task.clips))
     elapsed = time.perf_counter() - start

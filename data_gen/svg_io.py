@@ -206,7 +206,18 @@ def _shape_subpaths(el: Element, name: str, limits: Limits):
 
 
 def parse_svg_bytes(data: bytes, limits: Limits = Limits()) -> Sketch:
-    """Parse untrusted SVG bytes into a normalised `Sketch`; raises `SvgError` with the reason."""
+    """Parse untrusted SVG bytes into a normalised `Sketch`; raises `SvgError` with the reason.
+
+    Numbers that overflow (a scale(1e200), a stroke-width of 1e308) are a refusal, never a numpy
+    warning on stderr nor a blank picture."""
+    try:
+        with np.errstate(all="raise"):
+            return _parse_svg_bytes(data, limits)
+    except FloatingPointError as exc:
+        raise SvgError(f"numbers out of range ({exc})") from None
+
+
+def _parse_svg_bytes(data: bytes, limits: Limits) -> Sketch:
     if len(data) > limits.max_file_bytes:
         raise SvgError(f"file larger than {limits.max_file_bytes} bytes")
     try:
@@ -248,6 +259,8 @@ def parse_svg_bytes(data: bytes, limits: Limits = Limits()) -> Sketch:
                 raise SvgError(f"bad <{name}>: {exc}") from exc
             width = _length(attrs.get("stroke-width"))
             width = DEFAULT_STROKE_WIDTH if width is None or width < 0 else width
+            if width > limits.max_canvas:
+                raise SvgError(f"stroke-width {width:g} out of range (at most {limits.max_canvas:g})")
             width *= math.sqrt(abs(np.linalg.det(m[:2, :2])))
             shapes += 1
             fill = shapes if _is_filled(attrs) and name != "line" else 0
@@ -274,6 +287,9 @@ def _normalise(raw, canvas, limits: Limits) -> Sketch:
     x, y, w, h = canvas
     side = max(w, h)  # preserve aspect ratio, centre the shorter axis (xMidYMid meet)
     offset = np.array([x - (side - w) / 2, y - (side - h) / 2])
+    widths = np.array([r[2] for r in raw], dtype=np.float64) / side
+    if not np.isfinite(widths).all() or widths.max() > 1.0:
+        raise SvgError("a stroke wider than the canvas (it would paint the whole picture)")
     lengths = [len(r[0]) for r in raw]
     ends = np.cumsum(lengths)
     spans = np.stack([ends - lengths, ends], axis=1).astype(np.int64)
@@ -281,7 +297,7 @@ def _normalise(raw, canvas, limits: Limits) -> Sketch:
         points=(pts - offset) / side,
         spans=spans,
         closed=np.array([r[1] for r in raw], dtype=bool),
-        widths=np.array([r[2] for r in raw], dtype=np.float64) / side,
+        widths=widths,
         fills=np.array([r[3] for r in raw], dtype=np.int64),
         fill_evenodd=np.array([r[4] for r in raw], dtype=bool),
     )

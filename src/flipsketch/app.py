@@ -197,6 +197,9 @@ def drawn_sketch(value, folder: Path) -> Path:
     a = np.asarray(comp)
     if a.dtype != np.uint8 or a.ndim not in (2, 3):
         raise UserError("the drawing could not be read: draw again, or upload a sketch")
+    from .sketch import check_image_dims
+
+    check_image_dims(int(a.shape[1]), int(a.shape[0]), "the drawing")  # as an uploaded file's header
     img = Image.fromarray(a)
     if img.mode in ("RGBA", "LA", "P"):
         img = img.convert("RGBA")
@@ -290,6 +293,11 @@ class FlipSketchApp:
             if isinstance(upload, str) and upload:  # the server's copy of an upload: say its own name
                 msg = msg.replace(upload, Path(upload).name)
             return (f"**Error:** {msg}", *empty)
+        from .errors import as_disk_full
+
+        full = as_disk_full(exc)  # a full disk is the server's to fix, said plainly
+        if full is not None:
+            return (f"**Error:** {' '.join(str(full).split())}", *empty)
         log.error("animation failed", exc_info=exc)  # the page gets one line, the log the traceback
         msg = " ".join(str(exc).split())[:200]
         return (f"**Error:** internal error ({type(exc).__name__}: {msg}); see the server log", *empty)

@@ -102,6 +102,58 @@ def clean_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temp files and temp folders (`atomic_dir`) that a killed writer left in `folder`
+    (not recursive). An entry whose writer (the pid in its name) is still running is left alone,
+    so parallel jobs writing the same tree do not lose each other's work."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        if not is_temp_file(p):
+            continue
+        try:
+            pid = int(p.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            pid = -1
+        if pid > 0 and pid != os.getpid() and _pid_alive(pid):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def folder_digest(folder: str | os.PathLike) -> dict[str, str]:
+    """{relative path: sha256} of every file under `folder` (temp files left out), to record when
+    a folder is written and check when it is reused."""
+    import hashlib
+
+    folder = Path(folder)
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not is_temp_file(p):
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            out[p.relative_to(folder).as_posix()] = h.hexdigest()
+    return out
+
+
 def share_like_umask(path: str | os.PathLike) -> None:
     """Give a written file (or every file under a folder) the mode a plain open() would: 0666 & ~umask.
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import register_configs
-from .errors import UserError, report_user_errors
+from .errors import UserError, as_disk_full, report_user_errors
 from .tracking import finish_wandb
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -750,6 +750,15 @@ def _hydra_entry(config_name, task, check, result, job_metrics, on_exit) -> Call
         except UserError as exc:
             errors.append(exc)
             failed_dirs.append(_current_run_dir())
+            return None
+        except Exception as exc:
+            full = as_disk_full(exc)
+            if full is None:
+                raise
+            errors.append(full)  # one line; a run folder holding checkpoints is kept (resume it)
+            run_dir = _current_run_dir()
+            if run_dir is None or not any((run_dir / "checkpoints").glob("*.ckpt")):
+                failed_dirs.append(run_dir)
             return None
         finally:
             if on_exit is not None:

@@ -53,8 +53,13 @@ def check_export(ckpt_path, out=None, merged: bool = False, model=None) -> tuple
     as_bool(merged, "merged")
     if ckpt_path in (None, ""):
         raise UserError("no checkpoint: pass ckpt_path=<run>/checkpoints/last.ckpt")
+    from contextlib import nullcontext
+
+    from .models.loaders import local_files_only
+
     ckpt = read_checkpoint(str(ckpt_path))
-    name, kwargs = _model_of(ckpt_path, ckpt, model)
+    with nullcontext() if model else local_files_only():  # a recorded model: local files only
+        name, kwargs = _model_of(ckpt_path, ckpt, model)
     out = check_out_dir(out if out not in (None, "") else default_out(ckpt_path), "out")
     check_own_folder(out, "out")  # a folder of the user's is never written into
     if merged and (out / "merged").exists() and not (out / "merged").is_dir():
@@ -69,28 +74,48 @@ def export_checkpoint(
     model: dict | None = None,
 ) -> dict:
     """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, `out/merged/`. Returns the paths."""
+    from contextlib import nullcontext
+
     from .checks import mark_own_folder
-    from .models.loaders import save_pipeline_folder
+    from .models.loaders import local_files_only, save_pipeline_folder
     from .models.lora import merge_lora_into, save_lora
     from .models.registry import build_model
     from .training.checkpoint import apply_checkpoint
 
-    ckpt, out, name, kwargs = check_export(ckpt_path, out, merged, model)
-    mark_own_folder(out, "flipsketch-export")
-    meta = ckpt[CKPT_KEY]
-    components = build_model(name, **kwargs)
+    # the model recorded in the checkpoint loads from local files only: a checkpoint alone never
+    # makes the tool contact a hub (checked in check_export too, before anything is built)
+    with nullcontext() if model else local_files_only():
+        ckpt, out, name, kwargs = check_export(ckpt_path, out, merged, model)
+        mark_own_folder(out, "flipsketch-export")
+        meta = ckpt[CKPT_KEY]
+        components = build_model(name, **kwargs)
     info = apply_checkpoint(components, ckpt)
     te = components.text_encoder if meta.get("text_encoder_targets") else None
     extra = {"global_step": info["global_step"], "checkpoint": str(ckpt_path), **meta}
-    result = {
-        "lora": str(save_lora(out, components.unet, te, extra=extra)),
-        "global_step": info["global_step"],
-    }
-    if merged:
-        merge_lora_into(components.unet)
-        if te is not None:
-            merge_lora_into(components.text_encoder)
-        result["merged"] = str(save_pipeline_folder(components, out / "merged"))
+    from .atomic import atomic_dir
+    from .models.lora import LORA_FILENAME
+
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    new_lora = not (out / LORA_FILENAME).exists()
+    try:
+        result = {
+            "lora": str(save_lora(out, components.unet, te, extra=extra)),
+            "global_step": info["global_step"],
+        }
+        if merged:
+            merge_lora_into(components.unet)
+            if te is not None:
+                merge_lora_into(components.text_encoder)
+            with atomic_dir(out / "merged") as tmp:  # whole or not at all (a full disk, a kill)
+                save_pipeline_folder(components, tmp)
+            result["merged"] = str(out / "merged")
+    except BaseException:  # a failed export leaves no half of itself: no new LoRA without its folder
+        if new_lora:
+            (out / LORA_FILENAME).unlink(missing_ok=True)
+        for p in created:
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise
     return result
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, clean_stale_temps
 from .checks import as_bool, as_float, as_int, as_list, as_str
 from .errors import UserError
 
@@ -132,10 +132,48 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> None:
         quality=8,
         pixelformat="yuv420p",
         macro_block_size=1,
-        ffmpeg_log_level="error",
+        ffmpeg_log_level="quiet",  # a failure is raised below, in one line, not ffmpeg's log
     ) as writer:
         for f in rgb:
             writer.append_data(f)
+    if not mp4_complete(path):  # ffmpeg's exit status is not passed on: a full disk ends here
+        import errno
+        import shutil
+
+        if shutil.disk_usage(Path(path).parent).free < 1 << 20:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        raise OSError(errno.EIO, "ffmpeg did not finish the video", str(path))
+
+
+def mp4_complete(path: str | os.PathLike) -> bool:
+    """Whether an MP4 file is whole: its top-level boxes fill the file exactly and include the
+    `moov` index, which ffmpeg writes last (a truncated or unfinished file fails)."""
+    import struct
+
+    try:
+        size = os.path.getsize(path)
+        seen, pos = set(), 0
+        with open(path, "rb") as fh:
+            while pos < size:
+                fh.seek(pos)
+                head = fh.read(8)
+                if len(head) < 8:
+                    return False
+                n, kind = struct.unpack(">I4s", head)
+                if n == 1:
+                    big = fh.read(8)
+                    if len(big) < 8:
+                        return False
+                    n = struct.unpack(">Q", big)[0]
+                elif n == 0:
+                    n = size - pos
+                if n < 8 or pos + n > size:
+                    return False
+                seen.add(kind)
+                pos += n
+    except OSError:
+        return False
+    return pos == size and b"moov" in seen
 
 
 def write_animation(
@@ -148,6 +186,7 @@ def write_animation(
 ) -> Path:
     """Write one sample atomically: everything lands in a temp folder renamed into place at the end."""
     out_dir = Path(out_dir)
+    clean_stale_temps(out_dir.parent)  # hidden temp folders of a killed earlier run
     with atomic_dir(out_dir) as tmp:
         if "gif" in formats:
             write_gif(tmp / f"{stem}.gif", frames, fps)

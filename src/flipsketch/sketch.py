@@ -13,6 +13,27 @@ from .errors import UserError
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = 20000 * 20000  # decoding is done lazily; `draft`/`reduce` keep memory low
+MAX_SIDE = 20000  # width or height, read from the header before anything is decoded
+MAX_ASPECT = 20  # long side / short side: a 60000 x 1 strip is no sketch
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's own bomb guard, at our bound (it errors above twice that)
+
+
+def check_image_size(img: Image.Image, what: str) -> None:
+    """Width, height, area and aspect ratio of an opened (not yet decoded) image, from its header:
+    an image that would explode in memory is one UserError line before any pixel is allocated."""
+    check_image_dims(*img.size, what)
+
+
+def check_image_dims(w: int, h: int, what: str) -> None:
+    """The bounds of `check_image_size` for a width and height read from any header."""
+    if w < 1 or h < 1:
+        raise UserError(f"{what} is {w}x{h} pixels: empty")
+    if max(w, h) > MAX_SIDE:
+        raise UserError(f"{what} is {w}x{h} pixels; at most {MAX_SIDE} pixels a side")
+    if w * h > MAX_PIXELS:
+        raise UserError(f"{what} is {w}x{h} pixels; at most {MAX_PIXELS // 10**6} megapixels")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise UserError(f"{what} is {w}x{h} pixels; its sides may differ by at most {MAX_ASPECT}x")
 
 
 def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) -> Image.Image:
@@ -31,11 +52,14 @@ def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             with Image.open(p) as opened:
                 img = opened
+                check_image_size(img, f"sketch {p}")  # from the header, before any decoding
                 img.draft("RGB", (resolution * 2, resolution * 2))  # JPEG: decode at reduced scale
-                factor = max(1, min(img.size) // (resolution * 2))
+                # the side the output is resized from: the long one, onto a square canvas (the
+                # short one when squashed), kept >= 2x the resolution; the canvas stays small
+                side = min(img.size) if squash else max(img.size)
+                factor = max(1, side // (resolution * 2))
                 if factor > 1:
                     try:
                         img = img.reduce(factor)
@@ -43,6 +67,8 @@ def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) 
                         img.load()
                 img.load()
                 rgb = to_rgb_on_white(img)
+    except UserError:
+        raise
     except MemoryError:
         raise UserError(f"sketch {p} is too large to decode") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure on an untrusted file is bad input

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from ..errors import UserError
+from ..sketch import check_image_dims, check_image_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webm", ".avi", ".mov")
@@ -26,6 +27,7 @@ def read_video_file(path: Path) -> np.ndarray:
     try:
         if path.suffix.lower() == ".gif":
             with Image.open(path) as im:
+                check_image_size(im, f"video {path}")
                 frames = [
                     np.asarray(f.convert("RGB")) for f in islice(ImageSequence.Iterator(im), MAX_FRAMES)
                 ]
@@ -33,7 +35,11 @@ def read_video_file(path: Path) -> np.ndarray:
             import imageio.v2 as imageio
 
             with imageio.get_reader(str(path)) as reader:
+                w, h = (reader.get_meta_data().get("size") or (1, 1))[:2]
+                check_image_dims(int(w), int(h), f"video {path}")
                 frames = [np.asarray(f)[..., :3] for f in islice(reader, MAX_FRAMES)]
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad file for the user to fix
         raise UserError(f"cannot read video {path} ({type(exc).__name__})") from None
     if not frames:
@@ -54,7 +60,10 @@ def read_image_folder(folder: Path) -> np.ndarray | None:
     for p in files[:MAX_FRAMES]:
         try:
             with Image.open(p) as im:
+                check_image_size(im, f"frame {p}")
                 frames.append(np.asarray(to_rgb_on_white(im)))
+        except UserError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a frame we cannot decode is a bad file for the user
             raise UserError(f"cannot read frame {p} ({type(exc).__name__})") from None
     if len({f.shape for f in frames}) != 1:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..atomic import write_text
+from ..atomic import clean_stale_temps, folder_digest, write_text
 from ..metrics import ScoringPolicy, compute_all, t2v_name
 from ..outputs import dumps_json, write_animation
 from ..sketch import load_sketch
@@ -86,6 +86,8 @@ class Evaluator:
 
     def run_one(self, m: Method, item: BenchmarkItem, seed: int) -> dict:
         folder = self.folder(m, item, seed)
+        clean_stale_temps(folder.parent)  # a killed run's hidden temp folders and files
+        clean_stale_temps(folder)
         done = self._finished(folder, m, item)
         if done is not None and self._same_scoring(done):
             self.counts["skipped"] += 1
@@ -113,6 +115,8 @@ class Evaluator:
             }
             write_animation(folder, frames, meta, self.fps, self.formats)
             status = "generated"
+        files = folder_digest(folder)  # checked when this sample is reused (metrics.json not included)
+        files.pop("metrics.json", None)
         self.counts[status] += 1
         metrics, scored = self.score(item, frames)
         if seed == self.seeds[0]:
@@ -134,6 +138,7 @@ class Evaluator:
             "fingerprint": m.fingerprint,
             "sketch": str(item.sketch),
             "sketch_sha": item.sha,
+            "files_sha256": files,
         }
         write_json_atomic(folder / "metrics.json", record)
         return {**record, "folder": str(folder), "status": status}
@@ -153,8 +158,31 @@ class Evaluator:
             done = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        ok = done.get("fingerprint") == m.fingerprint and done.get("sketch_sha") == item.sha
+        ok = (
+            isinstance(done, dict)
+            and done.get("fingerprint") == m.fingerprint
+            and done.get("sketch_sha") == item.sha
+        )
+        if ok and not self._intact(folder, done):
+            log.warning(
+                "cached sample %s fails its content check (truncated or replaced): regenerating", folder
+            )
+            return None
         return done if ok else None
+
+    def _intact(self, folder: Path, done: dict) -> bool:
+        """The cached sample is byte for byte what was written: every file recorded in
+        metrics.json (`files_sha256`) has its hash, and every requested format is among them.
+        A record without hashes (an older cache) cannot be trusted and is regenerated."""
+        recorded = done.get("files_sha256")
+        if not isinstance(recorded, dict) or not recorded:
+            return False
+        want = {"gif": "animation.gif", "mp4": "animation.mp4", "png": "frames/000.png"}
+        if any(want[f] not in recorded for f in self.formats if f in want):
+            return False
+        now = folder_digest(folder)
+        now.pop("metrics.json", None)
+        return now == recorded
 
     @staticmethod
     def _saved_frames(folder: Path) -> np.ndarray | None:

@@ -8,6 +8,7 @@ ends in a `MissingWeightsError`: one line saying what was looked for and the lay
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -65,10 +66,52 @@ def _looks_like_hub_id(path: str) -> bool:
     return not os.path.isabs(path) and path.count("/") == 1 and not path.startswith(".")
 
 
+_LOCAL_ONLY = [False]  # set by `local_files_only()`: weights named by a checkpoint never go online
+
+
+def hub_offline() -> bool:
+    """True when no hub may be contacted: HF_HUB_OFFLINE=1 (our Makefile's and the tests' default)
+    or inside `local_files_only()`."""
+    env = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return env or _LOCAL_ONLY[0]
+
+
+@contextmanager
+def local_files_only():
+    """Within: a hub id loads only from the local Hugging Face cache, never over the network (for
+    settings read from a file, e.g. the model a training checkpoint recorded)."""
+    saved = _LOCAL_ONLY[0]
+    _LOCAL_ONLY[0] = True
+    try:
+        yield
+    finally:
+        _LOCAL_ONLY[0] = saved
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path or path.lower().startswith(("http:", "https:", "hf:", "s3:", "gs:", "ftp:"))
+
+
+def _hub_cached(repo: str) -> bool:
+    """Whether a hub repo's model_index.json is in the local cache (a local look-up, no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(repo, "model_index.json")
+    except Exception:  # noqa: BLE001 - a malformed id or cache: not cached
+        return False
+    return isinstance(hit, str) and os.path.isfile(hit)
+
+
 def check_pipeline_folder(
     path: str | os.PathLike, what: str, subfolders: tuple[str, ...] = SUBFOLDERS
 ) -> Path | str:
     """Return the local folder (or hub id) to load from, or raise one clear line."""
+    if _is_url(str(path)):
+        raise MissingWeightsError(
+            f"{what}: {str(path)[:200]} is a URL; weights load from a local folder (or a hub id online), "
+            "never from an address"
+        )
     p = Path(os.path.expanduser(str(path)))
     if p.is_dir():
         missing = [s for s in subfolders if not (p / s).is_dir()]
@@ -78,6 +121,17 @@ def check_pipeline_folder(
             )
         return p
     if _looks_like_hub_id(str(path)):
+        if hub_offline() and not _hub_cached(str(path)):  # fail now, not after minutes of retries
+            why = (
+                "HF_HUB_OFFLINE=1"
+                if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+                else "it was named by a file (a checkpoint), which never makes the tool go online"
+            )
+            raise MissingWeightsError(
+                f"{what}: {path} is a hub id, not a local folder, and it is not in the local cache; "
+                f"the hub is not contacted ({why}): download it with network first, or set "
+                "model.path to a local folder"
+            )
         return str(path)
     raise MissingWeightsError(
         f"{what}: no weights at {p}; download them there ({LAYOUT}) or set model.path to a folder or hub id"
@@ -107,8 +161,7 @@ def load_pipeline_folder(
     needed = tuple(s for s in SUBFOLDERS if not (bundled_tokenizer and s == "tokenizer"))
     src = check_pipeline_folder(path, what, needed)
     torch_dtype = resolve_dtype(dtype)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    kw = dict(local_files_only=offline or isinstance(src, Path))
+    kw = dict(local_files_only=hub_offline() or isinstance(src, Path))
     from transformers.utils import logging as hf_logging
 
     bar_was_on = hf_logging.is_progress_bar_enabled()

@@ -166,25 +166,145 @@ def _settings(meta: dict, prefix: str, path: Path) -> dict:
     return settings
 
 
-def check_lora_file(path: str | Path) -> Path:
-    """Read only the header of a LoRA file (names, shapes, metadata): a missing, corrupt or foreign
-    file is one UserError line, before any model is built. Returns the file."""
+_LORA_KEY = re.compile(r"^(unet|text_encoder)\.(.+)\.lora_(A|B)(\.default)?\.weight$")
+_FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+MAX_LORA_RANK = 4096  # as `module.lora.rank` allows; the module's own sizes bound it further
+MAX_LORA_ABS = 1e4  # |value| above this is no trained LoRA (it overflows fp16, blanks the frames)
+
+
+def _header(path: Path) -> tuple[dict, dict[str, tuple[str, tuple[int, ...]]]]:
+    """(metadata, {key: (dtype, shape)}) from the safetensors header alone: no tensor is read."""
     from safetensors import safe_open
 
-    path = lora_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            keys = list(f.keys())
+            entries = {}
+            for k in f.keys():
+                sl = f.get_slice(k)
+                entries[k] = (str(sl.get_dtype()), tuple(int(d) for d in sl.get_shape()))
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for bad headers
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise UserError(f"{path} is not a readable safetensors file ({first})") from None
-    lora_keys = [k for k in keys if k.startswith(("unet.", "text_encoder.")) and ".lora_" in k]
-    if not lora_keys:
+    return meta, entries
+
+
+def lora_layout(path: Path, entries: dict) -> dict[str, dict[str, dict[str, tuple[int, ...]]]]:
+    """{prefix: {module: {"A": shape, "B": shape}}} of a LoRA file's header; anything that is not
+    a complete, float, consistently ranked LoRA pair is one UserError line naming the first bad key."""
+    layout: dict[str, dict[str, dict[str, tuple[int, ...]]]] = {}
+    for key in sorted(entries):
+        dtype, shape = entries[key]
+        m = _LORA_KEY.match(key)
+        if not m:
+            raise UserError(
+                f"{path}: {key!r} is not a LoRA tensor (only unet.<module>.lora_A/lora_B.weight and "
+                "text_encoder.<module>.lora_A/lora_B.weight load; base weights never do)"
+            )
+        if dtype not in _FLOAT_DTYPES:
+            raise UserError(f"{path}: LoRA tensor {key!r} has dtype {dtype}, not a float type")
+        if len(shape) not in (2, 4, 5) or min(shape) < 1:
+            raise UserError(
+                f"{path}: LoRA tensor {key!r} has shape {list(shape)}, not a LoRA matrix or kernel"
+            )
+        pair = layout.setdefault(m.group(1), {}).setdefault(m.group(2), {})
+        if m.group(3) in pair:
+            raise UserError(f"{path}: LoRA tensor {key!r} appears twice (with and without .default)")
+        pair[m.group(3)] = shape
+    for prefix, modules in layout.items():
+        for name, pair in modules.items():
+            missing = [x for x in "AB" if x not in pair]
+            if missing:
+                raise UserError(
+                    f"{path}: {prefix}.{name} has no lora_{missing[0]} tensor (each LoRA needs an A and a B)"
+                )
+            rank_a, rank_b = pair["A"][0], pair["B"][1]
+            if rank_a != rank_b or len(pair["A"]) != len(pair["B"]) or any(d != 1 for d in pair["B"][2:]):
+                raise UserError(
+                    f"{path}: {prefix}.{name}.lora_A {list(pair['A'])} and lora_B {list(pair['B'])} do not pair up"
+                )
+            if rank_a > MAX_LORA_RANK:
+                raise UserError(
+                    f"{path}: {prefix}.{name} claims LoRA rank {rank_a} (at most {MAX_LORA_RANK})"
+                )
+        ranks = {pair["A"][0] for pair in modules.values()}
+        if len(ranks) > 1:
+            raise UserError(f"{path}: its {prefix} LoRA mixes ranks {sorted(ranks)}")
+    return layout
+
+
+def check_lora_file(path: str | Path) -> Path:
+    """Read only the header of a LoRA file (names, shapes, metadata): a missing, corrupt or foreign
+    file, a base-weight key or an incomplete A/B pair is one UserError line, before any model is
+    built. Returns the file."""
+    path = lora_file(path)
+    meta, entries = _header(path)
+    if not any(k.startswith(("unet.", "text_encoder.")) and ".lora_" in k for k in entries):
         raise UserError(f"{path} holds no LoRA weights (no unet.*.lora_A / lora_B tensors)")
+    layout = lora_layout(path, entries)
     for prefix in ("unet", "text_encoder"):
-        _settings(meta, prefix, path)
+        settings = _settings(meta, prefix, path)
+        if prefix in layout and settings.get("rank") is not None:
+            rank = next(iter(layout[prefix].values()))["A"][0]
+            if settings["rank"] != rank:
+                raise UserError(
+                    f"{path}: its {prefix} settings say rank {settings['rank']}, its tensors {rank}"
+                )
     return path
+
+
+def _module_shapes(module: nn.Module) -> tuple[int, int, tuple[int, ...]] | None:
+    """(in, out, kernel) of a layer LoRA can adapt (None for any other module)."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features, ()
+    if isinstance(module, nn.Conv2d | nn.Conv3d):
+        return module.in_channels // module.groups, module.out_channels, tuple(module.kernel_size)
+    return None
+
+
+def check_lora_fits(path: Path, prefix: str, model: nn.Module, modules: dict, meta: dict) -> None:
+    """Every LoRA pair of the header names an adaptable module of `model`, with its shapes and a
+    rank within the module's sizes: checked before any adapter is built or tensor read."""
+    names = dict(model.named_modules())
+    listed = None
+    try:
+        adapter = json.loads(meta.get(PEFT_METADATA_KEY) or "{}")
+        listed = adapter.get(f"{prefix}.target_modules") if isinstance(adapter, dict) else None
+    except ValueError:
+        pass
+    for name in sorted(modules):
+        pair = modules[name]
+        key = f"{prefix}.{name}.lora_A.weight"
+        module = names.get(name) if name else None
+        dims = _module_shapes(module) if module is not None else None
+        if dims is None:
+            what = "no module" if module is None else f"a {type(module).__name__}, which LoRA does not adapt"
+            raise UserError(f"{path}: {key!r} names {what} of this {prefix}")
+        if isinstance(listed, list) and name not in listed:
+            raise UserError(f"{path}: {key!r} is not among the file's own target_modules")
+        n_in, n_out, kernel = dims
+        rank = pair["A"][0]
+        want_a, want_b = (rank, n_in, *kernel), (n_out, rank, *(1 for _ in kernel))
+        if pair["A"] != want_a or pair["B"] != want_b:
+            raise UserError(
+                f"{path}: {key!r} has shapes {list(pair['A'])} / {list(pair['B'])}, this {prefix}'s "
+                f"{name} needs {list(want_a)} / {list(want_b)} (another model?)"
+            )
+        if rank > min(n_in, n_out):
+            raise UserError(f"{path}: {key!r} claims rank {rank}, above the module's size {min(n_in, n_out)}")
+
+
+def check_lora_values(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """No NaN or infinity, nothing beyond MAX_LORA_ABS: such a LoRA gives blank frames."""
+    for key in sorted(tensors):
+        t = tensors[key]
+        if not bool(torch.isfinite(t).all()):
+            raise UserError(f"{path}: LoRA tensor {key!r} holds NaN or infinite values")
+        peak = float(t.abs().max()) if t.numel() else 0.0
+        if peak > MAX_LORA_ABS:
+            raise UserError(
+                f"{path}: LoRA tensor {key!r} holds a value of {peak:.3g} (at most {MAX_LORA_ABS:g})"
+            )
 
 
 def load_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None = None) -> dict:
@@ -196,13 +316,20 @@ def load_lora(path: str | Path, unet: nn.Module, text_encoder: nn.Module | None 
     from safetensors import safe_open
 
     path = check_lora_file(path)
+    meta, entries = _header(path)
+    layout = lora_layout(path, entries)
+    for prefix, model in (("unet", unet), ("text_encoder", text_encoder)):
+        if prefix in layout:
+            if model is None:
+                raise UserError(f"{path} holds {prefix} LoRA weights but no {prefix} was given")
+            check_lora_fits(path, prefix, model, layout[prefix], meta)  # before any tensor is read
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # noqa: BLE001 - a truncated tensor block fails only here
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise UserError(f"{path} is not a readable safetensors file ({first})") from None
+    check_lora_values(path, tensors)
     for prefix, model in (("unet", unet), ("text_encoder", text_encoder)):
         names = _module_names(tensors, prefix)
         if not names:

@@ -69,8 +69,13 @@ def build_run(cfg: DictConfig, components=None) -> TrainRun:
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer:
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
+    from .checkpoint import atomic_checkpoint_io
+
+    # checkpoints written in their own folder, then renamed (a full disk keeps the previous one);
+    # a config that names its own trainer.plugins keeps them
+    plugins = {} if "plugins" in cfg.trainer else {"plugins": [atomic_checkpoint_io()]}
     try:
-        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **plugins)
     except MisconfigurationException as exc:  # e.g. trainer=gpu on a machine without one
         msg = " ".join(str(exc).split())
         raise UserError(f"trainer config cannot run here: {msg[:300]}") from None

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..models.lora import add_lora, lora_parameters
+from ..models.lora import MAX_LORA_RANK, add_lora, check_lora_values, lora_parameters
 from .module import CKPT_KEY
 
 
@@ -55,8 +55,10 @@ def check_layout(ckpt: dict, path: str | Path) -> None:
         bad("no LoRA settings")
     for key in ("rank", "text_encoder_rank"):
         v = lora.get(key)
-        if (v is not None or key == "rank") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            bad(f"lora.{key} must be a positive integer")
+        if (v is not None or key == "rank") and (
+            isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_LORA_RANK
+        ):
+            bad(f"lora.{key} must be an integer from 1 to {MAX_LORA_RANK}")
     alpha = lora.get("alpha")
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, int | float)):
         bad("lora.alpha must be a number")
@@ -81,12 +83,16 @@ def check_resumable(path: str | Path) -> dict:
 def _load_into(model: nn.Module, prefix: str, targets: list[str], lora: dict, rank: int, state: dict) -> int:
     if not targets:
         return 0
+    sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    base = next((k for k in sub if ".lora_" not in k), None)
+    if base is not None:  # only LoRA tensors load: a base weight in a checkpoint is never applied
+        raise UserError(f"checkpoint tensor {prefix}.{base!r} is not a LoRA tensor; refusing to load it")
+    check_lora_values(Path("checkpoint"), {f"{prefix}.{k}": v for k, v in sub.items()})
     try:
         add_lora(model, rank=rank, alpha=lora.get("alpha"), targets=list(targets), dropout=0.0)
     except ValueError as exc:  # peft: a target name that is no module of this model
         first = " ".join(str(exc).split())[:200]
         raise UserError(f"checkpoint LoRA targets do not fit the {prefix}: {first}") from None
-    sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
     try:
         result = model.load_state_dict(sub, strict=False)
     except RuntimeError as exc:  # e.g. a size mismatch: another model or rank
@@ -118,3 +124,33 @@ def apply_checkpoint(components, ckpt: dict) -> dict:
     )
     components.eval_frozen()
     return {"tensors": n, "global_step": ckpt.get("global_step")}
+
+
+def atomic_checkpoint_io():
+    """Lightning's checkpoint writer, made safe for a full disk and a kill: the checkpoint is
+    serialised in memory, written to a temp file in the destination folder (Lightning's own writer
+    stages it in the system temp folder and copies it across filesystems, which leaves a truncated
+    last.ckpt when the disk fills), flushed to disk, then renamed over the old one. A failed write
+    leaves the previous checkpoint as it was."""
+    import io
+    import os
+
+    from lightning_fabric.plugins import TorchCheckpointIO
+
+    from ..atomic import atomic_path, clean_stale_temps
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+            if storage_options is not None:
+                raise TypeError("AtomicCheckpointIO takes no storage_options")
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale_temps(path.parent)  # a killed run's half-written temp checkpoints
+            buf = io.BytesIO()
+            torch.save(checkpoint, buf)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                fh.write(buf.getbuffer())
+                fh.flush()
+                os.fsync(fh.fileno())  # a full disk shows here, before the rename, not after
+
+    return AtomicCheckpointIO()

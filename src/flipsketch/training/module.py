@@ -235,6 +235,11 @@ class LoRAVideoModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("state_dict", {})
+        extra = sorted(set(state) - self._trainable)
+        if extra:  # only the LoRA tensors this run trains load: a base weight is never applied
+            raise UserError(
+                f"checkpoint tensor {extra[0]} is not a LoRA tensor of this run; refusing to resume"
+            )
         missing = sorted(self._trainable - set(state))
         if missing:
             raise UserError(
