@@ -325,7 +325,9 @@ def test_output_reference_frame0_is_the_decoded_reference_stream(pipe, sketch):
     z = ref0.reference_stream_latent
     assert z.shape == (1, 4, 1, 8, 8)
     assert torch.equal(ref0.latents[:, :, :1], z.expand(2, -1, -1, -1, -1))
-    assert np.array_equal(ref0.frames[:, 0], np.repeat(pipe.decode_latents(z)[:, 0], 2, axis=0))
+    # decoded alone (batch 1) vs in the batch of 2: float rounding may move a pixel by one level
+    alone = np.repeat(pipe.decode_latents(z)[:, 0], 2, axis=0).astype(int)
+    assert np.abs(ref0.frames[:, 0].astype(int) - alone).max() <= 1
     # frames 1.. are the main stream's, unchanged
     assert torch.equal(ref0.latents[:, :, 1:], plain.latents[:, :, 1:])
     extra = 4 - 2  # steps 2 and 3: one call of one frame each
