@@ -29,7 +29,9 @@ MAX_PRECHECKED_JOBS = 64  # a multirun's first jobs are composed and checked up 
 
 def conf_dir() -> str:
     if not CONF_DIR.is_dir():
-        raise UserError(f"config folder not found: {CONF_DIR} (reinstall flipsketch: its wheel carries conf/)")
+        raise UserError(
+            f"config folder not found: {CONF_DIR} (reinstall flipsketch: its wheel carries conf/)"
+        )
     return str(CONF_DIR)
 
 
