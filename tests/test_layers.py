@@ -35,6 +35,7 @@ LAYER_OF = {
     "flipsketch.models": "models",
     "flipsketch.checkpointing": "models",
     "flipsketch.pipeline": "sampling",
+    "flipsketch.api": "sampling",  # the diffusers-shaped Python API over the sampler core
     "flipsketch.attention": "sampling",
     "flipsketch.alignment": "sampling",
     "flipsketch.inversion": "sampling",

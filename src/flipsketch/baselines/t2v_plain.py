@@ -35,5 +35,5 @@ class T2VPlainBaseline(Baseline):
                 "guidance_scale": float(guidance),
             }
         )
-        res = self.ctx.pipeline()(None, prompt, seeds=[int(seed)], config=cfg, progress=self.ctx.progress)
-        return res.frames[0]
+        frames, _ = self.ctx.sample(None, prompt, int(seed), cfg)
+        return frames

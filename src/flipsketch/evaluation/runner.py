@@ -165,10 +165,8 @@ class Evaluator:
     def generate(self, m: Method, item: BenchmarkItem, seed: int) -> tuple[np.ndarray, float]:
         ctx, t0 = self.ctx, time.perf_counter()
         if m.kind == "variant":
-            res = ctx.pipeline()(
-                item.sketch, item.prompt, seeds=[seed], config=m.sampler, progress=ctx.progress
-            )
-            frames, seconds = res.frames[0], float(res.stats.get("seconds", time.perf_counter() - t0))
+            frames, stats = ctx.sample(item.sketch, item.prompt, seed, m.sampler)
+            seconds = float(stats.get("seconds", time.perf_counter() - t0))
         else:
             b = m.baseline
             if m.name not in self._ready:
