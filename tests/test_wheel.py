@@ -167,3 +167,34 @@ def test_the_wheel_runs_every_command_outside_the_checkout(installed, tmp_path):
     assert "| FlipSketch |" in out["flipsketch-eval"]
     assert list((away / "logs_train").rglob("pytorch_lora_weights.safetensors"))
     assert len((away / "clips" / "metadata.jsonl").read_text().splitlines()) > 0
+
+
+def test_dependencies_are_ranges_whose_floor_is_the_lock():
+    """pyproject states compatible ranges (no exact pins); each lower bound is the version that
+    requirements.lock (what `make install` installs) pins, and the lock satisfies every range."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep and not line.startswith("#"):
+            lock[canonicalize_name(name)] = version
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert not any(s.operator == "==" for s in req.specifier), f"{spec}: an exact pin belongs in the lock"
+        floors = [s.version for s in req.specifier if s.operator == ">="]
+        assert floors == [lock[name]], f"{spec}: its lower bound should be the locked {lock.get(name)}"
+        assert req.specifier.contains(lock[name]), f"{spec} excludes the locked {lock[name]}"
+    for extra in ("sweep", "app", "tensorboard"):
+        for spec in project["optional-dependencies"][extra]:
+            assert not any(s.operator == "==" for s in Requirement(spec).specifier), spec
+    app = [Requirement(s) for s in project["optional-dependencies"]["app"]]
+    assert any(r.name == "pillow" and not r.specifier.contains("13.0.0") for r in app)  # gradio 6
+    assert all(
+        Requirement(s).specifier.contains(lock["pillow"])
+        for s in project["optional-dependencies"]["app"]
+        if s.startswith("pillow")
+    )
