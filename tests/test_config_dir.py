@@ -56,3 +56,19 @@ def test_a_missing_config_dir_is_one_line(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: config folder not found")
+
+
+def test_the_install_docs_example_experiment_composes(tmp_path):
+    """docs/install.md's own experiment file (its first yaml block) works as documented."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "install.md"
+    block = re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)[0]
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "my_cats.yaml").write_text(block)
+    cfg = compose_config("eval", with_config_dirs(["--config-dir", str(tmp_path), "experiment=my_cats"]))
+    assert cfg.model.name == "tiny_pretrained" and cfg.benchmark.name == "my_cats"
+    assert cfg.benchmark.root == "/data/my_sketches" and cfg.benchmark.only is None
+    assert cfg.sampler.num_inference_steps == 10 and list(cfg.tags) == ["mine"]
+    assert list(cfg.methods) == ["svd", "t2v_plain", "full"]  # from the shipped tiny_table1
