@@ -35,5 +35,13 @@ class T2VPlainBaseline(Baseline):
                 "guidance_scale": float(guidance),
             }
         )
-        frames, _ = self.ctx.sample(None, prompt, int(seed), cfg)
-        return frames
+        import torch
+
+        res = self.ctx.pipeline()(
+            prompt=prompt,
+            image=None,
+            generator=torch.Generator().manual_seed(int(seed)),
+            sampler=cfg,
+            output_type="uint8",
+        )
+        return res.frames[0]

@@ -165,8 +165,16 @@ class Evaluator:
     def generate(self, m: Method, item: BenchmarkItem, seed: int) -> tuple[np.ndarray, float]:
         ctx, t0 = self.ctx, time.perf_counter()
         if m.kind == "variant":
-            frames, stats = ctx.sample(item.sketch, item.prompt, seed, m.sampler)
-            seconds = float(stats.get("seconds", time.perf_counter() - t0))
+            import torch
+
+            res = ctx.pipeline()(  # flipsketch.api, seeded as the command line's seeds=[seed]
+                prompt=item.prompt,
+                image=item.sketch,
+                generator=torch.Generator().manual_seed(int(seed)),
+                sampler=m.sampler,
+                output_type="uint8",
+            )
+            frames, seconds = res.frames[0], float(res.stats.get("seconds", time.perf_counter() - t0))
         else:
             b = m.baseline
             if m.name not in self._ready:
