@@ -101,6 +101,16 @@ def test_defaults_come_from_the_models_preset(tiny_pretrained):
         tiny_pretrained.sampler_settings(lamda_=0.2)
 
 
+def test_a_preset_leaves_the_callers_hydra_alone(tmp_path):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+        outer = GlobalHydra.instance().hydra
+        assert sampler_preset("tiny_world").num_inference_steps == 10
+        assert GlobalHydra.instance().is_initialized() and GlobalHydra.instance().hydra is outer
+
+
 def test_every_sampler_setting_is_a_keyword():
     params = inspect.signature(FlipSketchPipeline.__call__).parameters
     missing = [f.name for f in fields(SamplerConfig) if f.name not in params]

@@ -77,7 +77,9 @@ def sampler_preset(name: str) -> SamplerConfig:
     if not isinstance(name, str) or name not in options:
         raise UserError(f"unknown sampler preset {name!r}; choose one of {', '.join(options)}")
     register_configs()
-    GlobalHydra.instance().clear()
+    gh = GlobalHydra.instance()
+    outer = gh.hydra if gh.is_initialized() else None  # e.g. called inside the user's own @hydra.main
+    gh.clear()  # (Hydra's initialize context swaps the singleton: look it up again below)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="animate", overrides=[f"sampler={name}"])
@@ -85,6 +87,8 @@ def sampler_preset(name: str) -> SamplerConfig:
         raise UserError(f"sampler preset {name}: {' '.join(str(exc).split())[:200]}") from None
     finally:
         GlobalHydra.instance().clear()
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)  # their Hydra state as it was
     return SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True))
 
 
