@@ -27,6 +27,7 @@ LAYER_OF = {
     "flipsketch.atomic": "foundation",
     "flipsketch.tracking": "foundation",
     "flipsketch.config": "foundation",
+    "flipsketch.resources": "foundation",  # where conf/ and the shipped files are (checkout or wheel)
     "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe  # the sampler settings' dataclass (defaults written once)
     "flipsketch.cli": "harness",  # config composition + the console-main builder: not a CLI itself
     "flipsketch.sweeps": "harness",
@@ -34,6 +35,7 @@ LAYER_OF = {
     "flipsketch.models": "models",
     "flipsketch.checkpointing": "models",
     "flipsketch.pipeline": "sampling",
+    "flipsketch.api": "sampling",  # the diffusers-shaped Python API over the sampler core
     "flipsketch.attention": "sampling",
     "flipsketch.alignment": "sampling",
     "flipsketch.inversion": "sampling",

@@ -142,11 +142,12 @@ def animate(
     one loaded between requests); None builds it. `clip_filter(filter_cfg, sketch_image, video)`
     says whether a seed's clip is kept when `output.clip_filter.enabled` (the command line and the
     app pass `metrics.passes_clip_filter`; scoring is the evaluation layer's, not sampling's)."""
+    import torch
     from omegaconf import OmegaConf
     from PIL import Image
 
+    from .api import FlipSketchPipeline
     from .outputs import binarize, write_animation
-    from .pipeline import FlipSketchPipeline
 
     req = validate_request(cfg)
     device, dtype, output = req.device, req.dtype, req.output
@@ -158,7 +159,8 @@ def animate(
         )
 
     comps = build_components(cfg, req) if components is None else components
-    pipe = FlipSketchPipeline(comps, req.sampler, device=device)
+    pipe = FlipSketchPipeline.from_components(comps, req.sampler, device=device)
+    pipe.set_progress_bar_config(disable=not bool(cfg.progress))
     from .provenance import provenance
 
     record = provenance(None if argv is None else [command, *argv])
@@ -168,7 +170,8 @@ def animate(
     for seed in req.seeds:
         clips, sketch, stats = [], req.image, []
         for k in range(req.segments):
-            res = pipe(sketch, req.prompt, seeds=[seed + k], progress=bool(cfg.progress))
+            gen = torch.Generator().manual_seed(seed + k)  # the seed's noise, as seeds=[seed + k] draws it
+            res = pipe(prompt=req.prompt, image=sketch, generator=gen, output_type="uint8")
             frames = res.frames[0]
             if output["binarize"]:
                 frames = binarize(frames, output["binarize_upscale"])

@@ -21,15 +21,17 @@ from pathlib import Path
 
 from .config import register_configs
 from .errors import UserError, as_disk_full, report_user_errors
+from .resources import CONF_DIR
 from .tracking import finish_wandb
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MAX_PRECHECKED_JOBS = 64  # a multirun's first jobs are composed and checked up front
 
 
 def conf_dir() -> str:
     if not CONF_DIR.is_dir():
-        raise UserError(f"config folder not found: {CONF_DIR} (install flipsketch from a source checkout)")
+        raise UserError(
+            f"config folder not found: {CONF_DIR} (reinstall flipsketch: its wheel carries conf/)"
+        )
     return str(CONF_DIR)
 
 
@@ -381,6 +383,49 @@ def with_model_sampler(config_name: str, argv: list[str]) -> list[str]:
     return [*argv, f"sampler={wanted.pop()}"]
 
 
+# ----------------------------------------------------------------------------- user config folders
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+
+
+def _hydra_quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def with_config_dirs(argv: list[str]) -> list[str]:
+    """Hydra's `--config-dir DIR` (`-cd DIR`, `--config-dir=DIR`) as the override
+    `hydra.searchpath=[file://DIR]`: the folder's configs add to the shipped ones (e.g. a user's
+    `experiment/mine.yaml` is then `experiment=mine`) for every CLI, animate and the checks that
+    run before Hydra starts included. A `hydra.searchpath=[...]` typed too is kept (and extended)."""
+    dirs, rest, k, at = [], [], 0, None
+    while k < len(argv):
+        arg = argv[k]
+        flag, eq, value = arg.partition("=")
+        if flag in CONFIG_DIR_FLAGS:
+            if not eq:
+                if k + 1 >= len(argv) or argv[k + 1].startswith("-"):
+                    raise UserError(f"{flag} needs a folder: {flag} DIR (a folder of your own configs)")
+                k += 1
+                value = argv[k]
+            folder = Path(value).expanduser().absolute()
+            if not folder.is_dir():
+                raise UserError(f"config folder not found: {folder} (given with {flag})")
+            dirs.append(f"file://{folder}")
+            at = len(rest) if at is None else at
+        else:
+            rest.append(arg)
+        k += 1
+    if not dirs:
+        return list(argv)
+    entries = [_hydra_quoted(d) for d in dirs]
+    for k, arg in enumerate(rest):
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") == "hydra.searchpath" and value.strip().startswith("["):
+            inner = value.strip()[1:-1].strip()
+            rest[k] = f"{key}=[{', '.join([inner, *entries] if inner else entries)}]"
+            return rest
+    return [*rest[:at], f"hydra.searchpath=[{', '.join(entries)}]", *rest[at:]]  # where it was typed
+
+
 # ----------------------------------------------------------------------------- run folders
 def _nearest_existing(path: Path) -> Path:
     path = Path(path).absolute()
@@ -692,6 +737,7 @@ def cli_main(
             text = help_page(config_name, help_text, program or f"flipsketch-{config_name}")
             print(text if help_groups and config_name else help_text)
             return 0
+        argv = with_config_dirs(argv)  # --config-dir DIR: the user's configs join Hydra's search path
         if hydra_main is None:  # no Hydra flags here: every option is a typo
             flags = [a for a in argv if a.startswith("-")]
             if flags:

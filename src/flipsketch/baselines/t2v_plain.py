@@ -35,5 +35,13 @@ class T2VPlainBaseline(Baseline):
                 "guidance_scale": float(guidance),
             }
         )
-        res = self.ctx.pipeline()(None, prompt, seeds=[int(seed)], config=cfg, progress=self.ctx.progress)
+        import torch
+
+        res = self.ctx.pipeline()(
+            prompt=prompt,
+            image=None,
+            generator=torch.Generator().manual_seed(int(seed)),
+            sampler=cfg,
+            output_type="uint8",
+        )
         return res.frames[0]

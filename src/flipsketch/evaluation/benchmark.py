@@ -2,7 +2,8 @@
 
 Items come from `items: [{sketch: FILE, prompt: TEXT, id: NAME?}, ...]`, or from a captions JSON
 (`captions: captions.json` mapping a file stem or name to its prompt) in `root`. Files are relative
-to `root`; a relative `root` is looked up from the current folder, then from the repository root.
+to `root`; a relative `root` is looked up from the current folder, then from the repository root (installed:
+the folder holding the installed `data_gen`, whose sketches the wheel carries).
 SVG sketches are rendered to PNG (data_gen's safe reader + cairo) into the run folder at eval time.
 Everything is checked up front: a missing sketch or an empty prompt is one clear error.
 """
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_path
-from ..cli import CONF_DIR
 from ..errors import UserError
+from ..resources import ROOT_DIR
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 SKETCH_SUFFIXES = (".svg", *IMAGE_SUFFIXES)
@@ -45,7 +46,7 @@ def resolve_root(root: str | None) -> Path | None:
     p = Path(str(root)).expanduser()
     if p.is_absolute() or p.exists():
         return p
-    repo = CONF_DIR.parent / p
+    repo = ROOT_DIR / p  # the checkout, or where the installed packages are (data_gen/sketches)
     return repo if repo.exists() else p
 
 

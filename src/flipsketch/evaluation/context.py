@@ -29,14 +29,16 @@ class EvalContext:
         return self._components
 
     def pipeline(self):
-        """The FlipSketch pipeline on the evaluated model (variants and t2v_plain share it)."""
+        """The FlipSketch pipeline (flipsketch.api) on the evaluated model (variants and t2v_plain
+        share it)."""
         if self._pipeline is None:
+            from ..api import FlipSketchPipeline
             from ..config import SamplerConfig
-            from ..pipeline import FlipSketchPipeline
 
-            self._pipeline = FlipSketchPipeline(
+            self._pipeline = FlipSketchPipeline.from_components(
                 self.components(), SamplerConfig.from_dict(self.sampler_dict()), self.device
             )
+            self._pipeline.set_progress_bar_config(disable=not self.progress)
         return self._pipeline
 
     def model_tag(self) -> str:

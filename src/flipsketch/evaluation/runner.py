@@ -193,8 +193,14 @@ class Evaluator:
     def generate(self, m: Method, item: BenchmarkItem, seed: int) -> tuple[np.ndarray, float]:
         ctx, t0 = self.ctx, time.perf_counter()
         if m.kind == "variant":
-            res = ctx.pipeline()(
-                item.sketch, item.prompt, seeds=[seed], config=m.sampler, progress=ctx.progress
+            import torch
+
+            res = ctx.pipeline()(  # flipsketch.api, seeded as the command line's seeds=[seed]
+                prompt=item.prompt,
+                image=item.sketch,
+                generator=torch.Generator().manual_seed(int(seed)),
+                sampler=m.sampler,
+                output_type="uint8",
             )
             frames, seconds = res.frames[0], float(res.stats.get("seconds", time.perf_counter() - t0))
         else:
