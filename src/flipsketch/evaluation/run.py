@@ -90,7 +90,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from .methods import resolve_methods
     from .overlap import overlap_warnings
     from .runner import Evaluator
-    from .table import summarize, to_markdown, write_items_csv, write_summary_csv
+    from .table import sampler_line, summarize, to_markdown, write_items_csv, write_summary_csv
     from .wandb_log import WandbRun
 
     check(cfg)
@@ -131,6 +131,7 @@ def evaluate(cfg: DictConfig) -> dict:
             f"S2V: CLIP {scorer.backbone}; T2V: {t2v_name}{_job_label()}\n"
             f"Scoring: {policy.describe()} (metrics.postprocess={policy.postprocess}, "
             f"metrics.frames={policy.frames}, metrics.include_frame0={str(policy.include_frame0).lower()})\n"
+            f"{sampler_line(summary)}"
         )
         table = to_markdown(summary, title)
         if overlap:
