@@ -13,6 +13,7 @@ from flipsketch.errors import UserError
 from flipsketch.evaluation import run_eval
 from flipsketch.evaluation.runner import METRIC_KEYS
 from tests.conftest import REPO
+from tests.test_sweeps import installed
 
 FAST = [
     "experiment=tiny_ablation",
@@ -143,3 +144,62 @@ def test_two_torchrun_style_workers_write_the_one_process_table(one_process, tmp
         with open(os.path.join(one["run_dir"], name)) as fh:
             single = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(fh)]
         assert merged == single and len(merged) == (2 if name == "results.csv" else 8)
+
+
+def test_gather_after_a_sweep_over_the_shards_only():
+    from flipsketch.evaluation.shard import gather_overrides
+
+    task = ["experiment=tiny_ablation", "shard.count=2", "shard.index=range(0,2)", "hydra/launcher=slurm_gpu"]
+    assert gather_overrides(task, "/s") == [
+        "experiment=tiny_ablation",
+        "shard.count=2",
+        "shard.gather=only",
+        "hydra.run.dir=/s/gather",
+    ]
+    assert gather_overrides(["shard.index=0,1", "seeds=[0,1]"], "/s")[-2:] == [
+        "shard.gather=only",
+        "hydra.run.dir=/s/gather",
+    ]
+    assert gather_overrides(["sampler.lambda_=0,1"], "/s") is None  # not a sharded sweep
+    assert gather_overrides(["shard.index=0,1", "sampler.lambda_=0,1"], "/s") is None  # one table per job
+
+
+@pytest.mark.skipif(
+    not installed("hydra_plugins.hydra_submitit_launcher"), reason="pip install -e '.[sweep]'"
+)
+def test_the_slurm_shard_sweep_composes(monkeypatch):
+    from flipsketch.cli import compose_config
+
+    monkeypatch.setenv("SLURM_PARTITION", "gpu")
+    cfg = compose_config(
+        "eval", ["hydra/launcher=slurm_gpu", "shard.count=4", "shard.index=3"], return_hydra_config=True
+    )
+    assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.shard.index == 3
+    assert "gather_shards" in cfg.hydra.callbacks
+
+
+@pytest.mark.slow  # a Hydra multirun in a fresh interpreter plus the gather step's
+def test_a_multirun_over_the_shards_gathers_once(one_process, tmp_path):
+    args = [
+        *FAST,
+        f"paths.log_dir={tmp_path}",
+        "shard.count=2",
+        "shard.index=0,1",
+        f"hydra.sweep.dir={tmp_path / 'sw'}",
+    ]
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}", "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None), env.pop("RANK", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "flipsketch.eval", "-m", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (tmp_path / "sw" / "0" / "results.csv").exists()  # shard 0 did not gather in the sweep
+    with open(tmp_path / "sw" / "gather" / "results.csv") as fh:
+        merged = [{k: v for k, v in r.items() if not k.startswith("seconds")} for r in csv.DictReader(fh)]
+    with open(os.path.join(one_process[1]["run_dir"], "results.csv")) as fh:
+        single = [{k: v for k, v in r.items() if not k.startswith("seconds")} for r in csv.DictReader(fh)]
+    assert merged == single

@@ -62,8 +62,9 @@ class Shard:
 
     @property
     def gathers(self) -> bool:
-        """Whether this worker writes the table: the gather step, or worker 0 in auto mode."""
-        return self.gather == "only" or (self.gather == "auto" and self.index == 0)
+        """Whether this worker writes the table: the gather step, or worker 0 in auto mode (not in
+        a Hydra multirun over the shards: there the launching process gathers, `GatherShards`)."""
+        return self.gather == "only" or (self.gather == "auto" and self.index == 0 and not in_multirun())
 
     def owner(self, pair_index: int) -> int:
         return pair_index % self.count
@@ -147,3 +148,77 @@ def shard_result(rows: list[dict], evaluator, shard: Shard) -> dict:
         "videos": [r["folder"] for r in rows],
         "samples_dir": str(evaluator.root),
     }
+
+
+def in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except (ImportError, ValueError):
+        return False
+
+
+SWEEP_SYNTAX = ("range(", "choice(", "interval(", "glob(", "tag(", "sort(", "shuffle(")
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").partition("=")[0]
+
+
+def _swept(override: str) -> bool:
+    """A Hydra sweep value: a comma outside brackets/quotes (`0,1`, not `[0,1]`) or range(...) etc."""
+    value, depth, quote = override.partition("=")[2].strip(), 0, None
+    if value.startswith(SWEEP_SYNTAX):
+        return True
+    for ch in value:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return True
+    return False
+
+
+def gather_overrides(task: list[str], sweep_dir: str) -> list[str] | None:
+    """The gather step's overrides after a multirun over shard.index (e.g. one SLURM array task per
+    shard); None when shard.index was not swept or another setting was swept as well."""
+    task = [str(o) for o in task]
+    if not any(_key(o) == "shard.index" and _swept(o) for o in task):
+        return None
+    rest = [o for o in task if _key(o) not in ("shard.index", "shard.gather", "hydra/launcher")]
+    if any(_swept(o) for o in rest if not _key(o).startswith("hydra")):
+        return None
+    return [*rest, "shard.gather=only", f"hydra.run.dir={sweep_dir}/gather"]
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - hydra is a dependency
+    _HydraCallback = object
+
+
+class GatherShards(_HydraCallback):
+    """Hydra callback (conf/eval.yaml): when a multirun over shard.index ends (every SLURM array task
+    done), the launching process runs the gather step once: `<sweep dir>/gather/results.md`."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        import subprocess
+
+        over = gather_overrides(list(config.hydra.overrides.task), str(config.hydra.sweep.dir))
+        if over is None:
+            return
+        cmd = [sys.executable, "-m", "flipsketch.eval", *over]
+        print("gather: " + " ".join(cmd[1:]), flush=True)
+        rc = subprocess.call(cmd, cwd=str(config.hydra.runtime.cwd))
+        if rc != 0:
+            print(
+                f"error: the gather step failed (exit code {rc}); rerun it: {' '.join(cmd[1:])}",
+                file=sys.stderr,
+            )
