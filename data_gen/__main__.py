@@ -88,6 +88,7 @@ Settings (data_gen.build.GenConfig; conf/data_gen.yaml; data_gen/README.md), wit
   animations=[DIR | {{path: DIR, caption: TEXT}}] (Live-Sketch outputs)  clips_per_sketch={d["clips_per_sketch"]}
   motion={d["motion"]}|sway|wave|swim|walk|...  frames={d["frames"]} fps={d["fps"]} size={d["size"]} stroke_width=null
   renderer={d["renderer"]}|cairosvg  workers={d["workers"]}  seed={d["seed"]}  val_fraction={d["val_fraction"]}  progress={str(d["progress"]).lower()}
+  shard_index={d["shard_index"]} shard_count={d["shard_count"]} (one shard of a SLURM array; the same command without them merges: docs/scale.md)
 """
 
 

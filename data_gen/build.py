@@ -62,6 +62,11 @@ class GenConfig:
     workers: int = 2
     progress: bool = True
     limits: Limits = field(default_factory=Limits)
+    # one shard of a bigger run (e.g. a SLURM array task): every shard_count-th source, its clips in the
+    # shared out/clips/, its rows in metadata.shard-<i>-of-<n>.jsonl; the same command without the
+    # shard settings then merges (checks every clip, writes the one metadata.jsonl). docs/scale.md
+    shard_index: int = 0
+    shard_count: int = 1
 
     def validate(self) -> None:
         from flipsketch.checks import as_bool, as_float, as_int
@@ -73,6 +78,8 @@ class GenConfig:
             ("size", 8, None),
             ("workers", 1, 256),
             ("seed", 0, None),
+            ("shard_count", 1, 1_000_000),
+            ("shard_index", 0, None),
         ):
             as_int(getattr(self, name), name, lo, hi)
         as_float(self.val_fraction, "val_fraction")
@@ -93,6 +100,10 @@ class GenConfig:
                 raise UserError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.size > self.limits.max_canvas:
             raise UserError(f"size must be <= {self.limits.max_canvas:g} (got {self.size})")
+        if self.shard_index >= self.shard_count:
+            raise UserError(
+                f"shard_index must be in [0, shard_count={self.shard_count}), got {self.shard_index}"
+            )
         if not 0 <= self.val_fraction < 1:
             raise UserError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
         if self.stroke_width is not None and not 0 < self.stroke_width <= self.size:
@@ -419,6 +430,9 @@ def generate(cfg: GenConfig) -> dict:
         raise UserError(f"out: {out / CLIPS} is an existing file, not a folder")
     notes: list[str] = []
     tasks, skipped = plan(cfg, out, notes)  # every input is read and checked before anything is written
+    sharded = cfg.shard_count > 1
+    if sharded:  # splits, seeds and clip ids come from the whole plan; this shard builds its share
+        tasks = tasks[cfg.shard_index :: cfg.shard_count]
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     for s in skipped:
@@ -428,7 +442,8 @@ def generate(cfg: GenConfig) -> dict:
         (out / CLIPS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    cleaned = atomic.clean_temp_files(out) + atomic.clean_temp_files(out / CLIPS)
+    # another shard's temp files may be in flight: only an unsharded run (the merge) removes strays
+    cleaned = [] if sharded else atomic.clean_temp_files(out) + atomic.clean_temp_files(out / CLIPS)
     n_clips = sum(len(t.clips) for t in tasks)
     records: dict[str, dict] = {}
     failed: list[dict] = []
@@ -454,12 +469,15 @@ def generate(cfg: GenConfig) -> dict:
             bar.update(len(task.clips))
     elapsed = time.perf_counter() - start
     rows = [records[c.clip_id] for t in tasks for c in t.clips if c.clip_id in records]
-    if not rows:  # nothing usable came out: leave no empty dataset behind
+    if not rows and not (sharded and not failed):  # nothing usable came out: leave no empty dataset behind
+        if sharded:  # the folder is shared with the other shards
+            raise UserError(f"no clips were made by shard {cfg.shard_index}: {_reasons(failed)}")
         for p in reversed(created):
             shutil.rmtree(p, ignore_errors=True)
         reasons = [{"source": f["id"], "reason": f["reason"]} for f in failed] + skipped
         raise UserError(f"no clips were made: {_reasons(reasons)}")
-    atomic.write_text(out / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    tag = f".shard-{cfg.shard_index}-of-{cfg.shard_count}" if sharded else ""
+    atomic.write_text(out / f"metadata{tag}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     frames_written = counts["written"] * cfg.frames
     report = {
         "clips": len(rows),
@@ -476,5 +494,7 @@ def generate(cfg: GenConfig) -> dict:
         "size": cfg.size,
         "frames": cfg.frames,
     }
-    atomic.write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
+    if sharded:
+        report["shard"] = {"index": cfg.shard_index, "count": cfg.shard_count}
+    atomic.write_text(out / f"report{tag}.json", json.dumps(report, indent=1) + "\n")
     return report

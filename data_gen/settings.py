@@ -107,6 +107,8 @@ def gen_config(raw: dict, prefix: str = "") -> GenConfig:
         renderer=as_str(get("renderer"), f"{prefix}renderer"),
         workers=as_int(get("workers"), f"{prefix}workers"),
         progress=as_bool(get("progress"), f"{prefix}progress"),
+        shard_index=as_int(get("shard_index"), f"{prefix}shard_index"),
+        shard_count=as_int(get("shard_count"), f"{prefix}shard_count"),
         limits=Limits(
             max_file_bytes=as_int(
                 limits.get("max_file_bytes", Limits.max_file_bytes), f"{prefix}limits.max_file_bytes"

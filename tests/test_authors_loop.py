@@ -8,6 +8,8 @@ checkpointing, and the composed main pass. It shares only the UNet, VAE, schedul
 composition processors with the pipeline.
 """
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -150,3 +152,56 @@ def test_all_faithful_switches_match_the_authors_loop_with_alignment(shipped):
         theirs = authors_loop(shipped.c, shipped.controller, sketch, align=True)
     assert len(ours.stats["align_losses"]) == 2  # alignment ran at steps 0 and 1 (tau1 = 2 of 4)
     assert float((ours.latents - theirs).abs().max()) < 1e-4
+
+
+def _official(overrides: list[str]) -> SamplerConfig:
+    """`sampler=official` as the command line composes it (conf/sampler/official.yaml)."""
+    from omegaconf import OmegaConf
+
+    from flipsketch.cli import compose_config
+
+    cfg = compose_config("animate", ["sampler=official", *overrides])
+    return SamplerConfig.from_dict(OmegaConf.to_container(cfg.sampler, resolve=True))
+
+
+def test_sampler_official_composes_to_every_faithful_switch():
+    from flipsketch.config import FaithfulSwitches
+
+    official = _official([])
+    assert official.to_dict()["faithful"] == FAITHFUL == asdict(FaithfulSwitches.official())
+    assert official.faithful.describe() == "official" and SamplerConfig().faithful.describe() == "ours"
+    paper = SamplerConfig().to_dict()  # everything else is the paper preset's
+    assert {k: v for k, v in official.to_dict().items() if k != "faithful"} == {
+        k: v for k, v in paper.items() if k != "faithful"
+    }
+    one = FaithfulSwitches(reference_video=True).describe()
+    assert one == "ours + faithful.reference_video"
+
+
+def test_the_official_variant_is_sampler_official(tmp_path):
+    from flipsketch.evaluation import compose_eval
+    from flipsketch.evaluation.methods import variant_method
+
+    cfg = compose_eval(["experiment=paper_table1", f"paths.log_dir={tmp_path}"])
+    assert {"full", "official"} <= set(cfg.methods)  # both rows in one table by default
+    rows = {n: variant_method(cfg, n, cfg.variants[n]).sampler for n in ("full", "official")}
+    assert rows["full"].faithful.describe() == "ours"
+    assert rows["official"].to_dict() == _official([]).to_dict()
+    assert "official" in compose_eval(["experiment=paper_ablation", f"paths.log_dir={tmp_path}"]).methods
+
+
+def test_sampler_official_matches_the_authors_loop_with_alignment(shipped):
+    """The preset as composed (activation checkpointing on: memory, not numbers) is the authors' loop."""
+    sketch = draw_sketch(64)
+    cfg = _official(
+        [
+            f"sampler.num_frames={N}",
+            f"sampler.num_inference_steps={STEPS}",
+            f"sampler.align_iters={ITERS}",
+        ]
+    )
+    assert cfg.align and cfg.align_checkpointing and cfg.guidance_scale == G and cfg.align_lr == LR
+    ours = shipped(sketch, PROMPT, seeds=[SEED], config=cfg, output_type="latent").latents
+    with shipped.composition():
+        theirs = authors_loop(shipped.c, shipped.controller, sketch, align=True)
+    assert float((ours - theirs).abs().max()) < 1e-4

@@ -51,6 +51,7 @@ def test_every_variant_builds_a_valid_sampler_config():
         "cs_only",
         "ct_only",
         "lambda0",
+        "official",
     }
     s = {n: variant_method(cfg, n, cfg.variants[n]).sampler for n in cfg.variants}
     assert s["full"].to_dict() == s["full"].from_dict(OmegaConf.to_container(cfg.sampler)).to_dict()
@@ -58,6 +59,7 @@ def test_every_variant_builds_a_valid_sampler_config():
     assert not s["no_composition"].compose_spatial and not s["no_composition"].compose_temporal
     assert s["cs_only"].compose_spatial and not s["cs_only"].compose_temporal
     assert s["ct_only"].compose_temporal and not s["ct_only"].compose_spatial
+    assert s["official"].faithful.describe() == "official" and s["full"].faithful.describe() == "ours"
     fingerprints = {variant_method(cfg, n, cfg.variants[n]).fingerprint for n in cfg.variants}
     assert len(fingerprints) == len(cfg.variants)  # distinct settings -> distinct output folders
 
@@ -111,3 +113,20 @@ def test_logger_options_compose_and_only_wandb_starts_a_run(logger, tmp_path):
     _resolved(cfg)
     if logger != "wandb":
         assert WandbRun.start(cfg, tmp_path, "x") is None
+
+
+def test_the_table_header_names_the_sampler_of_every_row():
+    from flipsketch.evaluation.table import sampler_line, summarize
+
+    cfg = compose_eval([])
+    methods = [variant_method(cfg, n, cfg.variants[n]) for n in ("full", "official")]
+    line = sampler_line(summarize([], methods))
+    assert line == (
+        "Sampler per row: FlipSketch: ours (every sampler.faithful switch off); "
+        "FlipSketch (official loop): official (the authors' loop: every sampler.faithful switch on)\n"
+    )
+    same = sampler_line(summarize([], methods[:1]))
+    assert same == "Sampler: ours (every sampler.faithful switch off) for every FlipSketch row\n"
+    one = compose_eval(["sampler.faithful.reference_video=true"])
+    row = variant_method(one, "full", one.variants["full"])
+    assert "ours + faithful.reference_video" in sampler_line(summarize([], [row]))

@@ -29,6 +29,22 @@ class FaithfulSwitches:
     inversion_model_timestep: str = "input"
     reference_video: bool = False  # the reference stream keeps its whole evolving video (sliced)
 
+    @classmethod
+    def official(cls) -> FaithfulSwitches:
+        """Every switch on: the authors' loop (conf/sampler/official.yaml, tests/test_authors_loop.py)."""
+        return cls(
+            **{f.name: True for f in fields(cls) if f.type == "bool"}, inversion_model_timestep="target"
+        )
+
+    def describe(self) -> str:
+        """`ours` (every switch off), `official` (every switch on) or `ours + faithful.<on>, ...`."""
+        if self == FaithfulSwitches():
+            return "ours"
+        if self == FaithfulSwitches.official():
+            return "official"
+        on = [f.name for f in fields(self) if getattr(self, f.name) != getattr(FaithfulSwitches(), f.name)]
+        return "ours + " + ", ".join(f"faithful.{n}" for n in on)
+
 
 def _typed(cls, d: dict, prefix: str) -> dict:
     """Check names and types of dataclass settings: unknown keys (with a near-miss suggestion),

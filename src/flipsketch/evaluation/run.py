@@ -63,6 +63,7 @@ def check(cfg: DictConfig) -> None:
     from ..models.registry import check_model_config
     from .benchmark import check_benchmark
     from .methods import check_names, variant_method
+    from .shard import Shard
 
     reject_nonfinite(cfg)
     check_request(cfg)
@@ -76,6 +77,7 @@ def check(cfg: DictConfig) -> None:
     if cfg.get("torch_threads") not in (None, ""):
         as_int(cfg.torch_threads, "torch_threads", 1, 1024)
     resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
+    Shard.of(cfg)
     check_benchmark(cfg.benchmark)
     check_out_dir(cfg.samples_dir, "samples_dir")
     if not _legacy_samples_dir(Path(str(cfg.samples_dir)), cfg.benchmark):
@@ -101,7 +103,8 @@ def evaluate(cfg: DictConfig) -> dict:
     from .methods import resolve_methods
     from .overlap import overlap_warnings
     from .runner import Evaluator
-    from .table import summarize, to_markdown, write_items_csv, write_summary_csv
+    from .shard import Shard, await_all, run_shard, shard_result
+    from .table import sampler_line, summarize, to_markdown, write_items_csv, write_summary_csv
     from .wandb_log import WandbRun
 
     check(cfg)
@@ -112,7 +115,8 @@ def evaluate(cfg: DictConfig) -> dict:
     overlap = overlap_warnings(OmegaConf.to_container(cfg.model, resolve=True), items)
     for line in overlap:
         print(f"warning: {line}", file=sys.stderr)
-    device, dtype = resolve_device(str(cfg.device), str(cfg.dtype))
+    shard = Shard.of(cfg)
+    device, dtype = resolve_device(shard.device(str(cfg.device)), str(cfg.dtype))
     ctx = EvalContext(cfg, device, dtype, progress=bool(cfg.progress))
     scorer, t2v_scorer = build_scorers(cfg, device)
     policy = scoring_policy(cfg)
@@ -134,6 +138,18 @@ def evaluate(cfg: DictConfig) -> dict:
         overwrite=bool(cfg.overwrite),
     )
     threads = _set_threads(cfg.get("torch_threads"))
+    if shard.active:  # sharded (evaluation.shard): this worker's units, then gather or stop
+        try:
+            mine = run_shard(evaluator, shard) if shard.samples else []
+            if shard.gathers:
+                await_all(evaluator, shard)  # then the table over every unit, as one process would
+        except BaseException:
+            _set_threads(threads)
+            raise
+        if not shard.gathers:
+            _set_threads(threads)
+            print(f"{shard.describe()}: {len(mine)} unit(s) done ({evaluator.counts})")
+            return shard_result(mine, evaluator, shard)
     wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
     try:
         rows = evaluator.run()
@@ -145,6 +161,7 @@ def evaluate(cfg: DictConfig) -> dict:
             f"S2V: CLIP {scorer.backbone}; T2V: {t2v_name}{_job_label()}\n"
             f"Scoring: {policy.describe()} (metrics.postprocess={policy.postprocess}, "
             f"metrics.frames={policy.frames}, metrics.include_frame0={str(policy.include_frame0).lower()})\n"
+            f"{sampler_line(summary)}"
         )
         table = to_markdown(summary, title)
         if overlap:

@@ -51,6 +51,7 @@ class Evaluator:
     counts: dict = field(default_factory=lambda: {"generated": 0, "skipped": 0, "rescored": 0})
     _ready: set = field(default_factory=set)
     _scored: dict = field(default_factory=dict)  # (method, item) -> scored frames of the first seed
+    select: object = None  # (method, item, seed) -> bool: the units to run (evaluation.shard); None: all
 
     def method_dir(self, m: Method) -> Path:
         return self.root / (self.ctx.model_tag() if m.uses_model else "baselines") / m.folder_name
@@ -68,6 +69,8 @@ class Evaluator:
             for item in self.items:
                 for seed in self.seeds:
                     k += 1
+                    if self.select is not None and not self.select(m, item, seed):
+                        continue  # another shard's unit
                     row = self.run_one(m, item, seed)
                     log.info(
                         "[%d/%d] %s %s seed%d: S2V %.3f T2V %.3f (%s, %.1f s)",

@@ -48,11 +48,37 @@ def summarize(rows: list[dict], methods: list[Method]) -> list[dict]:
             "backbone": ", ".join(sorted({str(r.get("backbone")) for r in mine})),
             # what scored T2V (older rows without the key: the CLIP backbone)
             "t2v_scorer": ", ".join(sorted({str(r.get("t2v_scorer") or r.get("backbone")) for r in mine})),
+            "sampler": sampler_name(m),
         }
         for key, _, _ in (*COLUMNS, ("seconds", "", 0)):
             s[f"{key}_mean"], s[f"{key}_std"] = _stats([r.get(key) for r in mine])
         out.append(s)
     return out
+
+
+def sampler_name(m: Method) -> str:
+    """Which sampler made a row: `ours` / `official` / `ours + faithful.<switch>` (variants), `-` (baselines)."""
+    return m.sampler.faithful.describe() if m.sampler is not None else "-"
+
+
+def sampler_line(summary: list[dict]) -> str:
+    """The header line saying which sampler each FlipSketch row used."""
+    rows = [s for s in summary if s.get("sampler", "-") != "-"]
+    if not rows:
+        return ""
+    what = {
+        "ours": "ours (every sampler.faithful switch off)",
+        "official": "official (the authors' loop: every sampler.faithful switch on)",
+    }
+    kinds = {s["sampler"] for s in rows}
+    if len(kinds) == 1:
+        k = kinds.pop()
+        return f"Sampler: {what.get(k, k)} for every FlipSketch row\n"
+    return (
+        "Sampler per row: "
+        + "; ".join(f"{s['label']}: {what.get(s['sampler'], s['sampler'])}" for s in rows)
+        + "\n"
+    )
 
 
 def _cell(mean: float, std: float, decimals: int) -> str:
@@ -95,6 +121,7 @@ SUMMARY_FIELDS = (
     "t2v_scorer",
     "text_conditioned",
     "fingerprint",
+    "sampler",
 )
 ITEM_FIELDS = (
     "method",
