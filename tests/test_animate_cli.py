@@ -130,3 +130,43 @@ def test_meta_records_the_scaled_tau(tmp_path, sketch_png):
     meta = _strict_json((out / "seed0" / "meta.json").read_text())
     assert meta["sampler"]["tau1"] is None and meta["tau"] == {"tau1": 1, "tau2": 2}
     assert meta["stats"][0]["tau"] == meta["tau"]
+
+
+def test_default_frames_are_upscaled_then_thresholded_in_every_format(tmp_path, sketch_png):
+    """The authors' upscale-then-Otsu: a 64 px model's default GIF, MP4, PNG frames and SVG are
+    256 px per side (not 64 px pixel art); output.binarize_upscale=1 is the model's own size."""
+    out = tmp_path / "out"
+    args = [f"sketch={sketch_png}", "prompt=a ball bouncing", *FAST, "output.formats=[gif,mp4,png,svg]"]
+    assert main([*args, f"out={out}"]) == 0
+    d = out / "seed0"
+    assert Image.open(d / "animation.gif").size == (256, 256)
+    assert imageio.mimread(d / "animation.mp4")[0].shape[:2] == (256, 256)
+    frame = Image.open(sorted((d / "frames").glob("*.png"))[0])
+    assert frame.size == (256, 256) and set(frame.getdata()) <= {0, 255}
+    svg = (d / "animation.svg").read_text()
+    assert 'width="256" height="256"' in svg, svg[:300]  # traced from the 256 px frames
+    assert main([*args, f"out={tmp_path / 'own'}", "output.binarize_upscale=1"]) == 0
+    assert Image.open(tmp_path / "own" / "seed0" / "animation.gif").size == (64, 64)
+
+
+def test_every_model_writes_at_least_256_px_by_default():
+    from flipsketch.animation import validate_request  # noqa: F401 - the same composition as the CLI
+    from flipsketch.cli import CONF_DIR, compose_config, with_model_sampler
+    from flipsketch.outputs import MIN_OUTPUT_SIDE
+
+    models = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+    assert "tiny_pretrained" in models and "modelscope" in models
+    for name in models:
+        cfg = compose_config("animate", with_model_sampler("animate", [f"model={name}"]))
+        side = int(cfg.model.resolution) * int(cfg.output.binarize_upscale)
+        assert side >= MIN_OUTPUT_SIDE, (name, side)
+
+
+def test_without_out_each_run_gets_a_timestamped_run_folder(tmp_path, sketch_png):
+    args = [f"sketch={sketch_png}", "prompt=a ball bouncing", *FAST, f"paths.log_dir={tmp_path}"]
+    assert main(args) == 0
+    runs = list((tmp_path / "animate" / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name[:4].isdigit() and "_" in runs[0].name, runs
+    assert (runs[0] / "seed0" / "animation.gif").is_file()
+    config = (runs[0] / "config.yaml").read_text()
+    assert f"out: {runs[0]}" in config  # the run folder as resolved once

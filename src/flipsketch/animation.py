@@ -84,8 +84,9 @@ def write_run_config(cfg, out: Path, record: dict) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = cfg.copy()
-    if "paths" in cfg and "output_dir" in cfg.paths:
-        with open_dict(cfg):
+    with open_dict(cfg):
+        cfg.out = str(out)  # as resolved once (a timestamped default must not be re-read later)
+        if "paths" in cfg and "output_dir" in cfg.paths:
             cfg.paths.output_dir = str(out)  # Hydra's runtime folder: animate's run folder is OUT
     text = "# " + "\n# ".join(f"{k}: {v}" for k, v in record.items()) + "\n"
     text += OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=True))

@@ -1,10 +1,11 @@
 """flipsketch-export: a training checkpoint -> pytorch_lora_weights.safetensors (+ a merged model folder).
 
     flipsketch-export ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
-    flipsketch-export ckpt_path=... out=weights/my_lora merged=true   # + out/merged/ (diffusers folder)
+    flipsketch-export ckpt_path=... out=weights/my_model merged=true   # + out/ is a diffusers folder
 
-The LoRA file loads with `build_model(<model>, lora=out)`; the merged folder with
-`build_model("modelscope", path=out/merged)` (or `model=modelscope model.path=...`). The base model is
+The LoRA file loads with `build_model(<model>, lora=out)`; with merged=true `out` itself is also the
+merged model folder (model_index.json, unet/, ...): `build_model("modelscope", path=out)` (or
+`model=modelscope model.path=...`). The base model is
 the one recorded in the checkpoint unless `model=...` overrides it; a recorded model is only ever
 rebuilt by its registry name (tiny, tiny_pretrained, modelscope, ...), never by a `_target_` read
 from the file. Bad input is one `error:` line and exit code 2, with nothing written.
@@ -56,8 +57,6 @@ def check_export(ckpt_path, out=None, merged: bool = False, model=None) -> tuple
     ckpt = read_checkpoint(str(ckpt_path))
     name, kwargs = _model_of(ckpt_path, ckpt, model)
     out = check_out_dir(out if out not in (None, "") else default_out(ckpt_path), "out")
-    if merged and (out / "merged").exists() and not (out / "merged").is_dir():
-        raise UserError(f"out: {out / 'merged'} is an existing file, not a folder")
     return ckpt, out, name, kwargs
 
 
@@ -67,7 +66,8 @@ def export_checkpoint(
     merged: bool = False,
     model: dict | None = None,
 ) -> dict:
-    """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, `out/merged/`. Returns the paths."""
+    """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, the merged model's diffusers
+    folder into `out` itself (beside the LoRA file). Returns the paths."""
     from .models.loaders import save_pipeline_folder
     from .models.lora import merge_lora_into, save_lora
     from .models.registry import build_model
@@ -87,7 +87,7 @@ def export_checkpoint(
         merge_lora_into(components.unet)
         if te is not None:
             merge_lora_into(components.text_encoder)
-        result["merged"] = str(save_pipeline_folder(components, out / "merged"))
+        result["merged"] = str(save_pipeline_folder(components, out))
     return result
 
 
@@ -119,7 +119,7 @@ HELP = """flipsketch-export: a training checkpoint -> pytorch_lora_weights.safet
 
 Usage (Hydra overrides, key=value):
   flipsketch-export ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
-  flipsketch-export ckpt_path=... out=weights/my_lora merged=true   # + out/merged/ (a diffusers folder)
+  flipsketch-export ckpt_path=... out=weights/my_model merged=true   # out/ is also a diffusers folder
 
 Settings (conf/export.yaml):
   ckpt_path=FILE (required)  out=DIR (default <run>/export/<checkpoint name>)  merged=false
