@@ -17,7 +17,7 @@ from .errors import UserError
 
 FORMATS = ("gif", "mp4", "png", "svg")  # what an animation is written as (check_formats)
 VIDEO_FORMATS = FORMATS[:2]  # the single-file videos (training's validation samples)
-BINARIZE_UPSCALE = 4  # conf/output/default.yaml's: frames upsampled 4x before Otsu (64 -> 256 px, 256 -> 1024)
+BINARIZE_UPSCALE = 4  # conf/output/default.yaml: upsampled 4x before Otsu (64 -> 256 px)
 MIN_OUTPUT_SIDE = 256  # every model's default output is at least this many pixels per side
 
 
