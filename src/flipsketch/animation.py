@@ -95,6 +95,18 @@ def write_run_config(cfg, out: Path, record: dict) -> Path:
     return path
 
 
+def _item_progress(on_progress, item: int, items: int, seed: int, k: int, segments: int):
+    """The pipeline's per-sample progress as a share of the whole run (item `item` of `items`)."""
+    if on_progress is None:
+        return None
+    name = f"seed {seed}" + (f" segment {k + 1}/{segments}" if segments > 1 else "")
+
+    def report(fraction: float, label: str) -> None:
+        on_progress((item + fraction) / items, f"{name}: {label}")
+
+    return report
+
+
 def build_components(cfg, req: Request):
     """The model the config names, on the request's device and dtype (text encoder and VAE kept on
     the CPU with cpu_offload=true on a GPU)."""
@@ -116,6 +128,7 @@ def animate(
     components=None,
     command: str = "flipsketch-animate",
     clip_filter: Callable | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
 ) -> list[Path]:
     """The task: validate, build the model, sample every seed (and segment), write outputs.
     OUT is the run folder: OUT/config.yaml holds the composed config, each seed's meta.json the
@@ -123,7 +136,10 @@ def animate(
     `components`: a model already built by `build_components` for this config (the web app keeps
     one loaded between requests); None builds it. `clip_filter(filter_cfg, sketch_image, video)`
     says whether a seed's clip is kept when `output.clip_filter.enabled` (the command line and the
-    app pass `metrics.passes_clip_filter`; scoring is the evaluation layer's, not sampling's)."""
+    app pass `metrics.passes_clip_filter`; scoring is the evaluation layer's, not sampling's).
+    `on_progress(fraction, label)`: the whole run's progress (every seed and segment; fraction in
+    [0, 1], never decreasing; label e.g. "seed 0: step 3/10: aligning 2/5 (loss 0.01)"), for the
+    web app's page; the terminal gets its tqdm bar with `progress=true` either way."""
     from omegaconf import OmegaConf
     from PIL import Image
 
@@ -147,10 +163,17 @@ def animate(
     write_run_config(cfg, req.out, {k: v for k, v in record.items() if k != "versions"})
 
     written = []
-    for seed in req.seeds:
+    items = len(req.seeds) * req.segments
+    for j, seed in enumerate(req.seeds):
         clips, sketch, stats = [], req.image, []
         for k in range(req.segments):
-            res = pipe(sketch, req.prompt, seeds=[seed + k], progress=bool(cfg.progress))
+            res = pipe(
+                sketch,
+                req.prompt,
+                seeds=[seed + k],
+                progress=bool(cfg.progress),
+                on_progress=_item_progress(on_progress, j * req.segments + k, items, seed, k, req.segments),
+            )
             frames = res.frames[0]
             if output["binarize"]:
                 frames = binarize(frames, output["binarize_upscale"])
