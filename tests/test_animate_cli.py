@@ -170,3 +170,63 @@ def test_without_out_each_run_gets_a_timestamped_run_folder(tmp_path, sketch_png
     assert (runs[0] / "seed0" / "animation.gif").is_file()
     config = (runs[0] / "config.yaml").read_text()
     assert f"out: {runs[0]}" in config  # the run folder as resolved once
+
+
+SHIPPED_SVG = __import__("pathlib").Path(__file__).resolve().parents[1] / "data_gen" / "sketches" / "fish.svg"
+
+
+def test_an_svg_sketch_is_animated_through_the_safe_rasteriser(tmp_path):
+    """data_gen's sketches are SVG: flipsketch-animate reads them (data_gen's rasteriser, the one
+    the benchmarks use), and the first frame is that drawing."""
+    from data_gen.raster import render_svg_file
+    from flipsketch.sketch import fit_to_square
+
+    out = tmp_path / "out"
+    assert main([f"sketch={SHIPPED_SVG}", "prompt=a fish swimming", f"out={out}", *FAST]) == 0
+    assert (out / "seed0" / "animation.gif").is_file()
+    from flipsketch.animation import validate_request
+    from flipsketch.cli import compose_config
+
+    cfg = compose_config(
+        "animate", [f"sketch={SHIPPED_SVG}", "prompt=a fish", f"out={tmp_path / 'x'}", *FAST]
+    )
+    image = validate_request(cfg, svg_reader=render_svg_file).image
+    want = fit_to_square(Image.fromarray(render_svg_file(SHIPPED_SVG, 256)).convert("RGB"), 64)
+    assert np.array_equal(np.asarray(image), np.asarray(want))
+    assert (np.asarray(image.convert("L")) < 128).mean() > 0.01  # ink, not a blank page
+
+
+@pytest.mark.parametrize(
+    "svg, needle",
+    [
+        ('<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>', "not allowed"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            '<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
+            "unsafe XML",
+        ),
+        ('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0', "not well-formed"),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="1e6" height="10"><path d="M0 0L1 1" stroke="#000"/></svg>',
+            "canvas larger",
+        ),
+    ],
+)
+def test_an_unsafe_or_broken_svg_is_one_error_line(tmp_path, capsys, svg, needle):
+    bad = tmp_path / "bad.svg"
+    bad.write_text(svg)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main([f"sketch={bad}", "prompt=a cat", f"out={out}", *FAST])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "as an SVG" in err[0] and needle in err[0], err
+    assert not out.exists()
+
+
+def test_an_oversized_svg_is_refused(tmp_path, capsys):
+    big = tmp_path / "big.svg"
+    big.write_text('<svg xmlns="http://www.w3.org/2000/svg">' + "<!-- pad -->" * 200_000 + "</svg>")
+    with pytest.raises(SystemExit):
+        main([f"sketch={big}", "prompt=a cat", f"out={tmp_path / 'out'}", *FAST])
+    assert "larger than" in capsys.readouterr().err

@@ -49,11 +49,20 @@ __all__ = [
 ]
 
 
+def check(cfg) -> Request:
+    """Every check of the request, SVG sketches read by data_gen's safe rasteriser."""
+    from data_gen.raster import render_svg_file
+
+    return validate_request(cfg, svg_reader=render_svg_file)
+
+
 def run(cfg, argv: list[str]) -> list:
     """The command line's task: animate (with the CLIP filter) and print each written animation."""
+    from data_gen.raster import render_svg_file
+
     from .metrics import passes_clip_filter
 
-    paths = animate(cfg, argv, clip_filter=passes_clip_filter)
+    paths = animate(cfg, argv, clip_filter=passes_clip_filter, svg_reader=render_svg_file)
     for p in paths:
         print(p / "animation.gif" if (p / "animation.gif").exists() else p)
     return paths
@@ -66,7 +75,7 @@ main = cli_main(
     help_text=__doc__,
     help_groups=False,  # the docstring is the whole page
     help_words=("-h", "--help", "help"),
-    check=validate_request,  # every check, before any model is built
+    check=check,  # every check, before any model is built
     hydra_run=False,  # no Hydra run folder: OUT is the run folder
 )
 

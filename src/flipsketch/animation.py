@@ -34,9 +34,11 @@ class Request:
     image: object  # the sketch, loaded and fitted to the model's resolution
 
 
-def validate_request(cfg) -> Request:
+def validate_request(cfg, svg_reader=None) -> Request:
     """Check everything the user typed before any model is built or any file written: types,
-    ranges, finite numbers, the sketch (loaded), the model config and the output folder."""
+    ranges, finite numbers, the sketch (loaded), the model config and the output folder.
+    `svg_reader`: how an SVG sketch is drawn (sketch.SvgReader; the CLIs pass data_gen's safe
+    rasteriser, data_gen.raster.render_svg_file); None refuses SVG sketches with a message."""
     from omegaconf import OmegaConf
 
     from .checks import (
@@ -74,7 +76,7 @@ def validate_request(cfg) -> Request:
     for seed in seeds:
         check_out_file_slot(out / f"seed{seed}", "out")
     resolution = int(model_kw.get("resolution", 64))
-    image = load_sketch(sketch, resolution, sampler.faithful.squash_aspect)
+    image = load_sketch(sketch, resolution, sampler.faithful.squash_aspect, svg_reader)
     return Request(sketch, prompt, seeds, segments, out, sampler, output, device, dtype, image)
 
 
@@ -129,6 +131,7 @@ def animate(
     command: str = "flipsketch-animate",
     clip_filter: Callable | None = None,
     on_progress: Callable[[float, str], None] | None = None,
+    svg_reader: Callable | None = None,
 ) -> list[Path]:
     """The task: validate, build the model, sample every seed (and segment), write outputs.
     OUT is the run folder: OUT/config.yaml holds the composed config, each seed's meta.json the
@@ -139,14 +142,15 @@ def animate(
     app pass `metrics.passes_clip_filter`; scoring is the evaluation layer's, not sampling's).
     `on_progress(fraction, label)`: the whole run's progress (every seed and segment; fraction in
     [0, 1], never decreasing; label e.g. "seed 0: step 3/10: aligning 2/5 (loss 0.01)"), for the
-    web app's page; the terminal gets its tqdm bar with `progress=true` either way."""
+    web app's page; the terminal gets its tqdm bar with `progress=true` either way.
+    `svg_reader`: see `validate_request` (the command line and the app pass data_gen's)."""
     from omegaconf import OmegaConf
     from PIL import Image
 
     from .outputs import binarize, write_animation
     from .pipeline import FlipSketchPipeline
 
-    req = validate_request(cfg)
+    req = validate_request(cfg, svg_reader)
     device, dtype, output = req.device, req.dtype, req.output
     filtering = bool(output.get("clip_filter", {}).get("enabled"))
     if filtering and clip_filter is None:

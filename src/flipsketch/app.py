@@ -221,6 +221,8 @@ class FlipSketchApp:
     def _run(self, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress):
         from omegaconf import open_dict
 
+        from data_gen.raster import render_svg_file
+
         from .animation import animate, validate_request
         from .cli import run_check
         from .metrics import passes_clip_filter
@@ -247,8 +249,8 @@ class FlipSketchApp:
             cfg.sampler.num_frames = int(frames)
             cfg.sampler.align = bool(align)
             cfg.output.formats = list(dict.fromkeys([*cfg.output.formats, *FORMATS]))
-        run_check(validate_request, cfg)  # flipsketch-animate's checks, before any model is loaded
-        req = validate_request(cfg)
+        run_check(lambda c: validate_request(c, render_svg_file), cfg)  # animate's checks, before loading
+        req = validate_request(cfg, render_svg_file)
         if progress is not None:
             progress(0, desc=f"loading {model}")
         comps = self.models.get(cfg, req)
@@ -266,6 +268,7 @@ class FlipSketchApp:
             command="flipsketch-app",
             clip_filter=passes_clip_filter,
             on_progress=on_progress,
+            svg_reader=render_svg_file,  # SVG sketches: data_gen's safe rasteriser
         )
         if not folders:
             return ("Every seed was dropped by the CLIP filter (output.clip_filter).", None, None, "", [], [])
@@ -372,8 +375,8 @@ def build_demo(app: FlipSketchApp):
                 with gr.Tabs():
                     with gr.Tab("Upload", id="upload") as tab_up:
                         upload = gr.File(
-                            label="Sketch image (black strokes on white)",
-                            file_types=["image"],
+                            label="Sketch image or SVG (black strokes on white)",
+                            file_types=["image", ".svg"],
                             type="filepath",
                             elem_id="upload",
                         )
@@ -466,6 +469,16 @@ def preview_upload(path: str | None) -> str | None:
     if not path:
         return None
     try:
+        from .sketch import looks_like_svg
+
+        if looks_like_svg(path):  # drawn by the same safe rasteriser as the run, shown as a PNG
+            from PIL import Image
+
+            from data_gen.raster import render_svg_file
+
+            png = Path(path).with_name(Path(path).stem + ".preview.png")
+            Image.fromarray(render_svg_file(path, 256)).save(png)
+            return str(png)
         from PIL import Image
 
         with Image.open(path) as im:
