@@ -102,6 +102,26 @@ def test_help_lists_the_knobs(capsys):
     assert "sampler.lambda_" in text and "segments" in text
 
 
+def test_help_states_the_defaults_the_model_runs_and_every_model(capsys):
+    """--help's numbers are the ones a run uses: model=tiny_pretrained (the default) runs
+    sampler=tiny_world (10 steps, guidance 5), model=modelscope the paper's 25 steps at 9; the
+    model list is every registered model."""
+    from flipsketch.models.registry import MODEL_REGISTRY
+
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "model=tiny_pretrained runs sampler=tiny_world" in text
+    assert "sampler.num_inference_steps=10 " in text and "sampler.guidance_scale=5.0" in text
+    assert "num_inference_steps=25" not in text and "guidance_scale=9" not in text  # no stale numbers
+    models = next(line for line in text.splitlines() if line.startswith("Models"))
+    assert set(models.split("): ", 1)[1].split(" | ")) == set(MODEL_REGISTRY), models
+    assert main(["--help", "model=modelscope"]) == 0
+    text = capsys.readouterr().out
+    assert "model=modelscope runs sampler=flipsketch" in text
+    assert "sampler.num_inference_steps=25 " in text and "sampler.guidance_scale=9.0" in text
+    assert "model.resolution=256" in text and "output.binarize_upscale=4" in text
+
+
 def test_meta_json_never_holds_nan_or_infinity():
     from flipsketch.outputs import dumps_json
 

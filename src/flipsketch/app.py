@@ -542,6 +542,7 @@ main = cli_main(
     help_groups=False,
     help_words=("-h", "--help", "help"),
     flag_example="port=7861",
+    help_defaults="animate",  # the page's defaults are flipsketch-animate's for the chosen model
 )
 
 
