@@ -681,8 +681,12 @@ def _record_start(config_name: str) -> None:
     path.write_text(json.dumps(starts, indent=2), encoding="utf-8")
 
 
-def _record_job(cfg, value, metrics: dict) -> None:
-    """Inside a multirun: <job>/job_result.json, which the sweep's combined table reads."""
+def _record_job(cfg, value, metrics) -> None:
+    """Inside a multirun: <job>/job_result.json, which the sweep's combined table reads.
+    `metrics`: {name: number}, or ({name: number}, {name: what scored it}, scoring policy text)."""
+    labels = scoring = None
+    if isinstance(metrics, tuple):
+        metrics, labels, scoring = metrics
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -696,7 +700,7 @@ def _record_job(cfg, value, metrics: dict) -> None:
         return
     from .sweeps import write_job_result
 
-    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics)
+    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics, labels, scoring)
 
 
 def _current_run_dir() -> Path | None:
