@@ -114,7 +114,7 @@ def _settings(page, prompt, steps, frames, align=False):
     (page.check if align else page.uncheck)("#align input[type=checkbox]")
 
 
-def _status(page, timeout=90_000) -> str:
+def _status(page, timeout=240_000) -> str:  # generous: CI machines may be busy
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
