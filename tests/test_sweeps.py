@@ -153,6 +153,14 @@ def test_nice_ticks():
     assert nice_ticks(0, 10, 3) == [0, 5, 10]
     assert nice_ticks(0.805, 0.905) == pytest.approx([0.82, 0.84, 0.86, 0.88, 0.9])
     assert nice_ticks(2, 2) == [2]
+    from flipsketch.sweeps import tick_labels
+
+    assert tick_labels(nice_ticks(0.997105, 0.997265)) == ["0.99715", "0.99720", "0.99725"]
+    assert tick_labels([0, 0.25, 0.5]) == ["0.00", "0.25", "0.50"] and tick_labels([0, 5, 10]) == [
+        "0",
+        "5",
+        "10",
+    ]
 
 
 def test_sweep_picture_has_its_title_spaced_and_ticks_on_both_axes(tmp_path):

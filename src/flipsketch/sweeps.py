@@ -187,8 +187,19 @@ def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
     return ticks
 
 
-def _tick_label(v: float) -> str:
-    return f"{v:.4g}" if v != 0 else "0"
+def tick_labels(ticks: list[float]) -> list[str]:
+    """The ticks written with as few decimals as keep them exact and apart (0.99705 and 0.9971
+    must not both read "0.9971")."""
+    if len(ticks) < 2:
+        return [f"{t:.4g}" for t in ticks]
+    step = min(abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False)) or 1.0
+    for decimals in range(0, 12):
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+        if len(set(labels)) == len(labels) and all(
+            abs(float(x) - t) < step * 1e-6 for x, t in zip(labels, ticks, strict=True)
+        ):
+            return labels
+    return [f"{t:.6g}" for t in ticks]
 
 
 def _axes(d, box, x_range, y_range, font, x_label: str = "", y_label: str = ""):
@@ -202,17 +213,17 @@ def _axes(d, box, x_range, y_range, font, x_label: str = "", y_label: str = ""):
         return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
 
     d.rectangle(box, outline=(160, 160, 160))
-    for t in nice_ticks(x0, x1):
+    x_ticks = nice_ticks(x0, x1)
+    for t, label in zip(x_ticks, tick_labels(x_ticks), strict=True):
         px = at(t, y0)[0]
         d.line((px, top, px, bottom), fill=(235, 235, 235))
         d.line((px, bottom, px, bottom + 4), fill=(100, 100, 100))
-        label = _tick_label(t)
         d.text((px - d.textlength(label, font=font) / 2, bottom + 6), label, fill=(60, 60, 60), font=font)
-    for t in nice_ticks(y0, y1):
+    y_ticks = nice_ticks(y0, y1)
+    for t, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
         py = at(x0, t)[1]
         d.line((left, py, right, py), fill=(235, 235, 235))
         d.line((left - 4, py, left, py), fill=(100, 100, 100))
-        label = _tick_label(t)
         d.text((left - 7 - d.textlength(label, font=font), py - 7), label, fill=(60, 60, 60), font=font)
     d.rectangle(box, outline=(160, 160, 160))
     if x_label:
@@ -275,7 +286,11 @@ def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | N
     for x, y in pts:
         cx, cy = at(x, y)
         d.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=(30, 90, 200))
-        d.text((cx + 5, cy - 16), f"{y:.4g}", fill="black", font=font)
+        label = f"{y:.6g}"
+        width = d.textlength(label, font=font)
+        d.text(
+            (cx + 5 if cx + 5 + width < w - 4 else cx - 5 - width, cy - 16), label, fill="black", font=font
+        )
     img.save(path)
     return path
 
