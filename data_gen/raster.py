@@ -14,7 +14,7 @@ import io
 import cairocffi as cairo
 import numpy as np
 
-from data_gen.svg_io import Sketch, to_svg
+from data_gen.svg_io import Limits, Sketch, read_svg_file, to_svg
 
 RENDERERS = ("cairo", "cairosvg")
 
@@ -111,3 +111,13 @@ def make_renderer(name: str, size: int, stroke_width: float | None = None):
 def render_clip(sketch: Sketch, frames: np.ndarray, renderer) -> np.ndarray:
     """(T, N, 2) control points -> (T, H, W) uint8 clip."""
     return np.stack([renderer(sketch, f) for f in frames])
+
+
+def render_svg_file(
+    path, size: int = 256, stroke_width: float | None = None, limits: Limits = Limits()
+) -> np.ndarray:
+    """An untrusted SVG file -> (size, size) uint8 ink on white, through the safe reader
+    (svg_io.read_svg_file: no external references, bounded size; only geometry is kept) and the
+    cairo back end. Raises svg_io.SvgError (a ValueError) saying why a file is refused. The
+    benchmarks, flipsketch-animate and the web app all read SVG sketches with it."""
+    return CairoRenderer(int(size), stroke_width)(read_svg_file(path, limits))

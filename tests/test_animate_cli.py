@@ -105,6 +105,26 @@ def test_help_lists_the_knobs(capsys):
     assert "sampler.lambda_" in text and "segments" in text
 
 
+def test_help_states_the_defaults_the_model_runs_and_every_model(capsys):
+    """--help's numbers are the ones a run uses: model=tiny_pretrained (the default) runs
+    sampler=tiny_world (10 steps, guidance 5), model=modelscope the paper's 25 steps at 9; the
+    model list is every registered model."""
+    from flipsketch.models.registry import MODEL_REGISTRY
+
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "model=tiny_pretrained runs sampler=tiny_world" in text
+    assert "sampler.num_inference_steps=10 " in text and "sampler.guidance_scale=5.0" in text
+    assert "num_inference_steps=25" not in text and "guidance_scale=9" not in text  # no stale numbers
+    models = next(line for line in text.splitlines() if line.startswith("Models"))
+    assert set(models.split("): ", 1)[1].split(" | ")) == set(MODEL_REGISTRY), models
+    assert main(["--help", "model=modelscope"]) == 0
+    text = capsys.readouterr().out
+    assert "model=modelscope runs sampler=flipsketch" in text
+    assert "sampler.num_inference_steps=25 " in text and "sampler.guidance_scale=9.0" in text
+    assert "model.resolution=256" in text and "output.binarize_upscale=4" in text
+
+
 def test_meta_json_never_holds_nan_or_infinity():
     from flipsketch.outputs import dumps_json
 
@@ -133,3 +153,103 @@ def test_meta_records_the_scaled_tau(tmp_path, sketch_png):
     meta = _strict_json((out / "seed0" / "meta.json").read_text())
     assert meta["sampler"]["tau1"] is None and meta["tau"] == {"tau1": 1, "tau2": 2}
     assert meta["stats"][0]["tau"] == meta["tau"]
+
+
+def test_default_frames_are_upscaled_then_thresholded_in_every_format(tmp_path, sketch_png):
+    """The authors' upscale-then-Otsu: a 64 px model's default GIF, MP4, PNG frames and SVG are
+    256 px per side (not 64 px pixel art); output.binarize_upscale=1 is the model's own size."""
+    out = tmp_path / "out"
+    args = [f"sketch={sketch_png}", "prompt=a ball bouncing", *FAST, "output.formats=[gif,mp4,png,svg]"]
+    assert main([*args, f"out={out}"]) == 0
+    d = out / "seed0"
+    assert Image.open(d / "animation.gif").size == (256, 256)
+    assert imageio.mimread(d / "animation.mp4")[0].shape[:2] == (256, 256)
+    frame = Image.open(sorted((d / "frames").glob("*.png"))[0])
+    assert frame.size == (256, 256) and set(frame.getdata()) <= {0, 255}
+    svg = (d / "animation.svg").read_text()
+    assert 'width="256" height="256"' in svg, svg[:300]  # traced from the 256 px frames
+    assert main([*args, f"out={tmp_path / 'own'}", "output.binarize_upscale=1"]) == 0
+    assert Image.open(tmp_path / "own" / "seed0" / "animation.gif").size == (64, 64)
+
+
+def test_every_model_writes_at_least_256_px_by_default():
+    from flipsketch.animation import validate_request  # noqa: F401 - the same composition as the CLI
+    from flipsketch.cli import CONF_DIR, compose_config, with_model_sampler
+    from flipsketch.outputs import MIN_OUTPUT_SIDE
+
+    models = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+    assert "tiny_pretrained" in models and "modelscope" in models
+    for name in models:
+        cfg = compose_config("animate", with_model_sampler("animate", [f"model={name}"]))
+        side = int(cfg.model.resolution) * int(cfg.output.binarize_upscale)
+        assert side >= MIN_OUTPUT_SIDE, (name, side)
+
+
+def test_without_out_each_run_gets_a_timestamped_run_folder(tmp_path, sketch_png):
+    args = [f"sketch={sketch_png}", "prompt=a ball bouncing", *FAST, f"paths.log_dir={tmp_path}"]
+    assert main(args) == 0
+    runs = list((tmp_path / "animate" / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name[:4].isdigit() and "_" in runs[0].name, runs
+    assert (runs[0] / "seed0" / "animation.gif").is_file()
+    config = (runs[0] / "config.yaml").read_text()
+    assert f"out: {runs[0]}" in config  # the run folder as resolved once
+
+
+SHIPPED_SVG = __import__("pathlib").Path(__file__).resolve().parents[1] / "data_gen" / "sketches" / "fish.svg"
+
+
+def test_an_svg_sketch_is_animated_through_the_safe_rasteriser(tmp_path):
+    """data_gen's sketches are SVG: flipsketch-animate reads them (data_gen's rasteriser, the one
+    the benchmarks use), and the first frame is that drawing."""
+    from data_gen.raster import render_svg_file
+    from flipsketch.sketch import fit_to_square
+
+    out = tmp_path / "out"
+    assert main([f"sketch={SHIPPED_SVG}", "prompt=a fish swimming", f"out={out}", *FAST]) == 0
+    assert (out / "seed0" / "animation.gif").is_file()
+    from flipsketch.animation import validate_request
+    from flipsketch.cli import compose_config
+
+    cfg = compose_config(
+        "animate", [f"sketch={SHIPPED_SVG}", "prompt=a fish", f"out={tmp_path / 'x'}", *FAST]
+    )
+    image = validate_request(cfg, svg_reader=render_svg_file).image
+    want = fit_to_square(Image.fromarray(render_svg_file(SHIPPED_SVG, 256)).convert("RGB"), 64)
+    assert np.array_equal(np.asarray(image), np.asarray(want))
+    assert (np.asarray(image.convert("L")) < 128).mean() > 0.01  # ink, not a blank page
+
+
+@pytest.mark.parametrize(
+    "svg, needle",
+    [
+        ('<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>', "not allowed"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            '<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
+            "unsafe XML",
+        ),
+        ('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0', "not well-formed"),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="1e6" height="10"><path d="M0 0L1 1" stroke="#000"/></svg>',
+            "canvas larger",
+        ),
+    ],
+)
+def test_an_unsafe_or_broken_svg_is_one_error_line(tmp_path, capsys, svg, needle):
+    bad = tmp_path / "bad.svg"
+    bad.write_text(svg)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main([f"sketch={bad}", "prompt=a cat", f"out={out}", *FAST])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "as an SVG" in err[0] and needle in err[0], err
+    assert not out.exists()
+
+
+def test_an_oversized_svg_is_refused(tmp_path, capsys):
+    big = tmp_path / "big.svg"
+    big.write_text('<svg xmlns="http://www.w3.org/2000/svg">' + "<!-- pad -->" * 200_000 + "</svg>")
+    with pytest.raises(SystemExit):
+        main([f"sketch={big}", "prompt=a cat", f"out={tmp_path / 'out'}", *FAST])
+    assert "larger than" in capsys.readouterr().err

@@ -101,3 +101,41 @@ def test_upload_preview_shows_images_only(sketch_png, tmp_path):
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
     assert preview_upload(str(bad)) is None and preview_upload(None) is None
+
+
+def test_an_svg_upload_is_animated_and_previewed(app, tmp_path):
+    """SVG sketches (data_gen's, the benchmarks') are read by the same safe rasteriser as data_gen;
+    an unsafe one is one line; the upload's preview is the rasterised drawing."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from flipsketch.app import preview_upload
+
+    svg = Path(__file__).resolve().parents[1] / "data_gen" / "sketches" / "fish.svg"
+    upload = tmp_path / "fish.svg"
+    upload.write_bytes(svg.read_bytes())
+    status = run(app, str(upload))[0]
+    assert status.startswith("Done in"), status
+    preview = preview_upload(str(upload))
+    assert preview and preview.endswith(".png") and Image.open(preview).size == (256, 256)
+    bad = tmp_path / "evil.svg"
+    bad.write_text('<svg xmlns="http://www.w3.org/2000/svg"><image href="http://example.com/x.png"/></svg>')
+    status = run(app, str(bad))[0]
+    assert status.startswith("**Error:**") and "cannot read sketch evil.svg as an SVG" in status, status
+    assert "not allowed" in status and "\n" not in status
+
+
+def test_the_run_reports_progress_through_every_step(app, sketch_png):
+    seen = []
+    status = app.run(str(sketch_png), None, "upload", "a ball", 0.5, 3, 3, True, "0, 1", "tiny",
+                     progress=lambda f, desc=None: seen.append((f, desc)))  # fmt: skip
+    assert status[0].startswith("Done in"), status[0]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == pytest.approx(1.0)
+    labels = [d for _, d in seen]
+    assert labels[0].startswith("loading")
+    for seed in (0, 1):
+        assert any(d.startswith(f"seed {seed}: step 3/3") for d in labels), labels
+    assert any("aligning" in d for d in labels)
+    assert max(f for f, d in seen if d.startswith("seed 0")) <= 0.5 + 1e-9  # seed 0 is the first half

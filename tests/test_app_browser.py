@@ -114,7 +114,7 @@ def _settings(page, prompt, steps, frames, align=False):
     (page.check if align else page.uncheck)("#align input[type=checkbox]")
 
 
-def _status(page, timeout=90_000) -> str:
+def _status(page, timeout=240_000) -> str:  # generous: CI machines may be busy
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
@@ -137,7 +137,7 @@ def test_upload_animate_shows_gif_mp4_svg_and_frames(page, tmp_path):
     page.set_input_files("#upload input[type=file]", str(_png_file(tmp_path)))
     _settings(page, "a ball bouncing", **FAST)
     page.click("#animate")
-    page.wait_for_selector(".progress-text, .eta-bar, .progress-level", timeout=30_000)  # the progress bar
+    page.wait_for_selector("#progress .run-progress", timeout=30_000)  # the progress bar
     status = _status(page)
     assert status.startswith("Done in") and "4 frames" in status, status
     # the GIF and every frame are shown (decoded images, not broken links)
@@ -168,6 +168,53 @@ def test_upload_animate_shows_gif_mp4_svg_and_frames(page, tmp_path):
     assert len(set(shots)) > 1  # the frames differ on screen
     assert "Traceback" not in page.content()
     _keep(page, "app_result.png")
+
+
+# Every change of the page's progress bar, recorded in the page (no polling races): percent and text.
+RECORD_PROGRESS = """() => {
+  window.__progress = [];
+  const seen = () => {
+    const el = document.querySelector('#progress .run-progress');
+    if (!el) return;
+    const rec = {state: el.dataset.state, percent: parseFloat(el.dataset.percent), text: el.innerText};
+    const last = window.__progress[window.__progress.length - 1];
+    if (!last || last.text !== rec.text || last.state !== rec.state) window.__progress.push(rec);
+  };
+  new MutationObserver(seen).observe(document.querySelector('#progress'),
+    {subtree: true, childList: true, attributes: true, characterData: true});
+  seen();
+}"""
+
+
+def test_the_page_progress_moves_through_the_steps_to_100(page, tmp_path):
+    """A real tiny run (3 steps, 4 frames, alignment 2 iterations): the page's own progress bar
+    advances monotonically from below 50% to 100%, naming the step and the alignment iteration."""
+    page.set_input_files("#upload input[type=file]", str(_png_file(tmp_path)))
+    _settings(page, "a ball bouncing", steps=3, frames=4, align=True)
+    page.evaluate(RECORD_PROGRESS)
+    page.click("#animate")
+    status = _status(page)
+    assert status.startswith("Done in"), status
+    seen = page.evaluate("window.__progress")
+    running = [r for r in seen if r["state"] == "running"]
+    assert seen[0]["state"] == "idle" and seen[-1]["state"] == "done", seen
+    assert seen[-1]["percent"] == 100.0 and "100%" in seen[-1]["text"], seen[-1]
+    assert len(running) >= 3, seen  # several moments of the run, not just the start and the end
+    percents = [r["percent"] for r in running] + [seen[-1]["percent"]]
+    assert percents == sorted(percents), percents  # never backwards
+    assert percents[0] < 50.0, percents
+    assert any("step 1/3" in r["text"] for r in running), [r["text"] for r in running]
+    assert any("step" in r["text"] and "aligning" in r["text"] for r in running), running
+    assert any(50.0 <= p < 100.0 for p in percents), percents  # seen in the middle, not only at 0 and 100
+    # the frame captions are whole (no "seed0 fr..." cut by an ellipsis)
+    page.wait_for_function("() => document.querySelectorAll('#frames .caption-label').length >= 4")
+    captions = page.evaluate(
+        "() => [...document.querySelectorAll('#frames .caption-label')]"
+        ".map(c => [c.innerText, c.scrollWidth, c.clientWidth])"
+    )
+    for text, scroll, client in captions:
+        assert text.startswith("seed0 frame ") and scroll <= client + 1, captions
+    _keep(page, "app_progress_done.png")
 
 
 def test_bad_upload_gives_a_message(page, tmp_path):

@@ -130,3 +130,19 @@ def test_the_table_header_names_the_sampler_of_every_row():
     one = compose_eval(["sampler.faithful.reference_video=true"])
     row = variant_method(one, "full", one.variants["full"])
     assert "ours + faithful.reference_video" in sampler_line(summarize([], [row]))
+
+
+def test_make_eval_tiny_scores_the_shipped_trained_model():
+    """`make eval-tiny` is the trained tiny_pretrained model (not the random model=tiny, whose
+    contact sheets are noise), at the experiment's short schedule."""
+    import re
+    import shlex
+
+    from flipsketch.cli import compose_config, with_model_sampler
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    recipe = re.search(r"^eval-tiny:.*\n\t(.+)$", makefile, re.M).group(1)
+    args = shlex.split(recipe)
+    assert args[0].endswith("flipsketch-eval")
+    cfg = compose_config("eval", with_model_sampler("eval", args[1:]))
+    assert cfg.model.name == "tiny_pretrained" and cfg.sampler.num_inference_steps == 3

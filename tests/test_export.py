@@ -54,7 +54,11 @@ def test_lora_export_loads_into_a_fresh_model_with_identical_outputs(trained, tm
 def test_merged_folder_loads_with_the_modelscope_loader(trained, tmp_path):
     run, ckpt = trained
     result = export_checkpoint(ckpt, tmp_path / "out", merged=True)
-    merged = build_model("modelscope", path=result["merged"], resolution=64)
+    # the merged model lands in out/ itself (beside the LoRA file), not one level down in out/merged/
+    assert result["merged"] == str(tmp_path / "out") and not (tmp_path / "out" / "merged").exists()
+    assert (tmp_path / "out" / "model_index.json").is_file()
+    assert (tmp_path / "out" / "pytorch_lora_weights.safetensors").is_file()
+    merged = build_model("modelscope", path=tmp_path / "out", resolution=64)
     assert not any("lora_" in n for n, _ in merged.unet.named_parameters())
     expected = unet_out(run.module.unet, run.module.text_encoder)
     torch.testing.assert_close(unet_out(merged.unet, merged.text_encoder), expected, rtol=0, atol=1e-5)

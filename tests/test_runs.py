@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from omegaconf import OmegaConf
 
 from flipsketch.animate import main as animate_main
@@ -65,3 +66,34 @@ def test_resume_in_place_leaves_other_runs_alone(tmp_path):
         resume_in_place([f"ckpt_path={run}/checkpoints/last.ckpt", "hydra.run.dir=x"])[-1]
         == "hydra.run.dir=x"
     )
+
+
+def test_a_resumed_run_continues_its_lr_schedule_csv_log_and_wandb_step(tmp_path, monkeypatch, capfd):
+    """4 steps (cosine to lr 0 at step 4), then resumed to 8: the first resumed step runs at the
+    schedule's lr for step 4 of 8 (not the 0 the checkpoint ended on), the CSV log is one file
+    (no version_1/ beside version_0/) with each step once, and W&B's summary says step 8."""
+    import csv
+    import math
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    log = ["logger=[csv,wandb]"]
+    assert _train(tmp_path, monkeypatch, "trainer.max_steps=4", *log) == 0
+    (run,) = (tmp_path / "train" / "runs").iterdir()
+    ckpt = f"ckpt_path={run}/checkpoints/last.ckpt"
+    assert _train(tmp_path, monkeypatch, "trainer.max_steps=8", ckpt, *log) == 0
+    assert sorted(p.name for p in (run / "csv").iterdir()) == ["version_0"]
+    with open(run / "csv" / "version_0" / "metrics.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("train/lr")]
+    steps = [int(r["step"]) for r in rows]
+    assert steps == list(range(8)), steps
+    lr = {int(r["step"]): float(r["train/lr"]) for r in rows}
+    # warmup 2 steps, then cosine over 8: step 4 is at (1 + cos(pi * 2 / 6)) / 2 of 1e-3
+    assert lr[4] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 2 / 6)), rel=1e-5)
+    assert all(v > 0 for k, v in lr.items() if k < 7)
+    # W&B's run summary, as wandb prints it when the resumed run finishes (offline: no summary file)
+    import re
+
+    printed = capfd.readouterr()
+    text = printed.out + printed.err
+    summary = dict(re.findall(r"wandb:\s+((?:trainer/)?global_step) (\d+)", text.split("Run summary:")[-1]))
+    assert summary == {"global_step": "8", "trainer/global_step": "8"}, text[-1500:]

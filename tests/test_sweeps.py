@@ -71,7 +71,7 @@ def test_a_one_value_sweep_is_plotted(tmp_path):
         )
     out = write_summary(tmp_path, "full/s2v", "max")
     assert out["best"]["job"] == "2" and "Plot: sweep.png" in out["table"]
-    assert Image.open(tmp_path / "sweep.png").size == (480, 320)
+    assert Image.open(tmp_path / "sweep.png").size == (560, 360)
 
 
 @pytest.mark.skipif(
@@ -96,9 +96,9 @@ def test_a_sampler_knob_sweep_draws_the_tradeoff(tmp_path):
     assert "![trade-off](tradeoff.png)" in out["table"] and "![full/s2v](sweep.png)" in out["table"]
     assert "Trade-off (full, one point per sampler.lambda_ value)" in out["table"]
     img = np.asarray(Image.open(tmp_path / "tradeoff.png").convert("RGB"))
-    assert img.shape == (340, 840, 3)
+    assert img.shape == (380, 920, 3)
     blue = np.all(img == (30, 90, 200), axis=-1)  # the points
-    assert blue[:, :420].sum() > 100 and blue[:, 420:].sum() > 100  # one panel per closeness metric
+    assert blue[:, :460].sum() > 100 and blue[:, 460:].sum() > 100  # one panel per closeness metric
     ys, xs = np.nonzero(blue[:, :420])  # Chamfer grows with motion here: the top point is the rightmost
     assert xs[ys == ys.min()].mean() > xs[ys == ys.max()].mean()
 
@@ -115,3 +115,68 @@ def test_no_tradeoff_without_one_sampler_knob(tmp_path):
         )
     assert "trade-off" not in write_summary(tmp_path, "full/s2v")["table"]
     assert not (tmp_path / "tradeoff.png").exists()
+
+
+def _lambda_sweep(tmp_path, labels=None, scoring=None):
+    for job, (lam, s2v) in enumerate([(0, 0.81), (0.25, 0.84), (0.5, 0.86), (0.75, 0.87), (1, 0.9)]):
+        metrics = {"full/s2v": s2v, "full/motion": 2 - lam, "full/chamfer": 5 - 2 * lam}
+        write_job_result(
+            tmp_path / str(job), ["experiment=tiny_table1", f"sampler.lambda_={lam}"], "full/s2v", s2v,
+            metrics, labels, scoring,
+        )  # fmt: skip
+    return write_summary(tmp_path, "full/s2v", "max")
+
+
+def test_the_combined_table_names_the_scorer_and_the_policy(tmp_path):
+    from flipsketch.eval import metric_labels, scoring_text
+
+    out = {
+        "metrics": {"full/s2v": 0.9, "full/t2v": 0.2, "full/chamfer": 3.0, "full/seconds": 1.0},
+        "policy": {"postprocess": "binarize", "frames": 10, "include_frame0": False, "binarize_upscale": 1},
+        "backbone": "open_clip:ViT-B-32/openai",
+        "t2v_scorer": "xclip:microsoft/xclip-base-patch32",
+    }
+    labels = metric_labels(out)
+    assert labels["full/s2v"] == "CLIP open_clip:ViT-B-32/openai; binarize 1x, 10 frames, frame 0 out"
+    assert labels["full/t2v"].startswith("xclip:microsoft/xclip-base-patch32; binarize")
+    assert "full/seconds" not in labels
+    table = _lambda_sweep(tmp_path, labels, scoring_text(out))["table"]
+    header = next(line for line in table.splitlines() if line.startswith("| job"))
+    assert "| full/s2v (CLIP open_clip:ViT-B-32/openai; binarize 1x, 10 frames, frame 0 out) |" in header
+    assert "Scoring: every method scored alike: grey + Otsu binarisation; 10 frames" in table
+
+
+def test_nice_ticks():
+    from flipsketch.sweeps import nice_ticks
+
+    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(0, 10, 3) == [0, 5, 10]
+    assert nice_ticks(0.805, 0.905) == pytest.approx([0.82, 0.84, 0.86, 0.88, 0.9])
+    assert nice_ticks(2, 2) == [2]
+    from flipsketch.sweeps import tick_labels
+
+    assert tick_labels(nice_ticks(0.997105, 0.997265)) == ["0.99715", "0.99720", "0.99725"]
+    assert tick_labels([0, 0.25, 0.5]) == ["0.00", "0.25", "0.50"] and tick_labels([0, 5, 10]) == [
+        "0",
+        "5",
+        "10",
+    ]
+
+
+def test_sweep_picture_has_its_title_spaced_and_ticks_on_both_axes(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    _lambda_sweep(tmp_path)
+    img = np.asarray(Image.open(tmp_path / "sweep.png").convert("RGB")).astype(int)
+    # grid lines at the round ticks: several rows and columns of light grey inside the plot
+    grid = np.abs(img - 235).sum(-1) == 0
+    assert (grid.sum(1) > 200).sum() >= 3 and (grid.sum(0) > 100).sum() >= 3
+    # the title "full/s2v against sampler.lambda_": its words are apart (two clear gaps of >= 3 px)
+    ink = (img[:30].sum(-1) < 300).any(0)
+    cols = np.flatnonzero(ink)
+    gaps, run = 0, 0
+    for c in range(cols[0], cols[-1] + 1):
+        run = 0 if ink[c] else run + 1
+        gaps += run == 3
+    assert gaps >= 2, gaps

@@ -36,7 +36,9 @@ def test_default_config_builds_everything_for_the_tiny_model(dataset, tmp_path):
     assert isinstance(run.trainer, pl.Trainer) and run.trainer.max_steps == 1
     kinds = {type(c).__name__ for c in run.callbacks}
     assert {"ModelCheckpoint", "SampleVideos"} <= kinds
-    assert [type(lg).__name__ for lg in run.loggers] == ["CSVLogger"]
+    from pytorch_lightning.loggers import CSVLogger
+
+    assert len(run.loggers) == 1 and isinstance(run.loggers[0], CSVLogger)  # ours continues on resume
 
 
 @pytest.mark.parametrize("name", options("model"))

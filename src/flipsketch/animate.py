@@ -9,15 +9,18 @@ The sampler preset follows the model unless you pick one (sampler=flipsketch|fas
   model=tiny_pretrained (the default) runs sampler=tiny_world (10 steps, a stronger alignment);
   model=modelscope / flipsketch_ckpt run sampler=flipsketch (the paper's 25 steps).
 
-Common settings (see conf/animate.yaml, conf/sampler/flipsketch.yaml, conf/output/default.yaml):
-  model=tiny|modelscope|flipsketch_ckpt|modelscope_random   which weights (tiny: built offline)
-  sketch=PATH  prompt=TEXT  out=DIR  seeds=[0,1]  segments=K (chain K clips)
-  sampler.num_frames=10 sampler.num_inference_steps=25 sampler.guidance_scale=9
-  sampler.lambda_=0.5 (motion 0 .. fidelity 1)  sampler.tau1=10 sampler.tau2=15
+Common settings (see conf/animate.yaml, conf/sampler/*.yaml, conf/output/default.yaml; the
+values the chosen model runs are listed at the end of this page):
+  model=NAME   which weights (the list below; tiny: random, built offline)
+  sketch=PATH (any image, or an SVG)  prompt=TEXT  seeds=[0,1]  segments=K (chain K clips)
+  out=DIR (default logs/animate/runs/<date>_<time>: a new run folder each time)
+  sampler.num_frames=N sampler.num_inference_steps=N sampler.guidance_scale=G
+  sampler.lambda_=L (motion 0 .. fidelity 1)  sampler.tau1=T1 sampler.tau2=T2
     (tau1/tau2 null, the default: the paper's 10 and 15 of 25 steps, scaled to num_inference_steps)
   sampler.align=true|false  sampler.compose_spatial / compose_temporal=true|false
   sampler.faithful.<switch>=true   restore a behaviour of the authors' code
-  output.binarize=true output.fps=10 output.formats=[gif,mp4,png]  (add svg: traced vector frames)
+  output.binarize=true output.binarize_upscale=4 (frames upsampled, then Otsu: 64 -> 256 px)
+  output.fps=10 output.formats=[gif,mp4,png]  (add svg: traced vector frames)
   device=auto|cpu|cuda  dtype=auto|float32|float16|bfloat16  cpu_offload=false
     (dtype=auto: bfloat16 on a GPU that supports it, else float16; float32 on the CPU)
 Writes OUT/config.yaml (the composed config) and OUT/seed<S>/{animation.gif, animation.mp4,
@@ -49,11 +52,20 @@ __all__ = [
 ]
 
 
+def check(cfg) -> Request:
+    """Every check of the request, SVG sketches read by data_gen's safe rasteriser."""
+    from data_gen.raster import render_svg_file
+
+    return validate_request(cfg, svg_reader=render_svg_file)
+
+
 def run(cfg, argv: list[str]) -> list:
     """The command line's task: animate (with the CLIP filter) and print each written animation."""
+    from data_gen.raster import render_svg_file
+
     from .metrics import passes_clip_filter
 
-    paths = animate(cfg, argv, clip_filter=passes_clip_filter)
+    paths = animate(cfg, argv, clip_filter=passes_clip_filter, svg_reader=render_svg_file)
     for p in paths:
         print(p / "animation.gif" if (p / "animation.gif").exists() else p)
     return paths
@@ -66,7 +78,7 @@ main = cli_main(
     help_text=__doc__,
     help_groups=False,  # the docstring is the whole page
     help_words=("-h", "--help", "help"),
-    check=validate_request,  # every check, before any model is built
+    check=check,  # every check, before any model is built
     hydra_run=False,  # no Hydra run folder: OUT is the run folder
 )
 

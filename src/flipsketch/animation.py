@@ -34,9 +34,11 @@ class Request:
     image: object  # the sketch, loaded and fitted to the model's resolution
 
 
-def validate_request(cfg) -> Request:
+def validate_request(cfg, svg_reader=None) -> Request:
     """Check everything the user typed before any model is built or any file written: types,
-    ranges, finite numbers, the sketch (loaded), the model config and the output folder."""
+    ranges, finite numbers, the sketch (loaded), the model config and the output folder.
+    `svg_reader`: how an SVG sketch is drawn (sketch.SvgReader; the CLIs pass data_gen's safe
+    rasteriser, data_gen.raster.render_svg_file); None refuses SVG sketches with a message."""
     from omegaconf import OmegaConf
 
     from .checks import (
@@ -77,7 +79,7 @@ def validate_request(cfg) -> Request:
     for seed in seeds:
         check_out_file_slot(out / f"seed{seed}", "out")
     resolution = int(model_kw.get("resolution", 64))
-    image = load_sketch(sketch, resolution, sampler.faithful.squash_aspect)
+    image = load_sketch(sketch, resolution, sampler.faithful.squash_aspect, svg_reader)
     return Request(sketch, prompt, seeds, segments, out, sampler, output, device, dtype, image)
 
 
@@ -100,8 +102,9 @@ def write_run_config(cfg, out: Path, record: dict) -> Path:
 
     mark_own_folder(out, "flipsketch-animate")  # ours: a later run may replace what is in it
     cfg = cfg.copy()
-    if "paths" in cfg and "output_dir" in cfg.paths:
-        with open_dict(cfg):
+    with open_dict(cfg):
+        cfg.out = str(out)  # as resolved once (a timestamped default must not be re-read later)
+        if "paths" in cfg and "output_dir" in cfg.paths:
             cfg.paths.output_dir = str(out)  # Hydra's runtime folder: animate's run folder is OUT
     text = "# " + "\n# ".join(f"{k}: {v}" for k, v in record.items()) + "\n"
     # plain YAML of the resolved values: user text (the prompt) is written as typed, never
@@ -111,6 +114,18 @@ def write_run_config(cfg, out: Path, record: dict) -> Path:
     path = out / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _item_progress(on_progress, item: int, items: int, seed: int, k: int, segments: int):
+    """The pipeline's per-sample progress as a share of the whole run (item `item` of `items`)."""
+    if on_progress is None:
+        return None
+    name = f"seed {seed}" + (f" segment {k + 1}/{segments}" if segments > 1 else "")
+
+    def report(fraction: float, label: str) -> None:
+        on_progress((item + fraction) / items, f"{name}: {label}")
+
+    return report
 
 
 def build_components(cfg, req: Request):
@@ -134,6 +149,8 @@ def animate(
     components=None,
     command: str = "flipsketch-animate",
     clip_filter: Callable | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
+    svg_reader: Callable | None = None,
 ) -> list[Path]:
     """The task: validate, build the model, sample every seed (and segment), write outputs.
     OUT is the run folder: OUT/config.yaml holds the composed config, each seed's meta.json the
@@ -141,7 +158,11 @@ def animate(
     `components`: a model already built by `build_components` for this config (the web app keeps
     one loaded between requests); None builds it. `clip_filter(filter_cfg, sketch_image, video)`
     says whether a seed's clip is kept when `output.clip_filter.enabled` (the command line and the
-    app pass `metrics.passes_clip_filter`; scoring is the evaluation layer's, not sampling's)."""
+    app pass `metrics.passes_clip_filter`; scoring is the evaluation layer's, not sampling's).
+    `on_progress(fraction, label)`: the whole run's progress (every seed and segment; fraction in
+    [0, 1], never decreasing; label e.g. "seed 0: step 3/10: aligning 2/5 (loss 0.01)"), for the
+    web app's page; the terminal gets its tqdm bar with `progress=true` either way.
+    `svg_reader`: see `validate_request` (the command line and the app pass data_gen's)."""
     import torch
     from omegaconf import OmegaConf
     from PIL import Image
@@ -149,7 +170,7 @@ def animate(
     from .api import FlipSketchPipeline
     from .outputs import binarize, write_animation
 
-    req = validate_request(cfg)
+    req = validate_request(cfg, svg_reader)
     device, dtype, output = req.device, req.dtype, req.output
     filtering = bool(output.get("clip_filter", {}).get("enabled"))
     if filtering and clip_filter is None:
@@ -167,11 +188,18 @@ def animate(
     write_run_config(cfg, req.out, {k: v for k, v in record.items() if k != "versions"})
 
     written = []
-    for seed in req.seeds:
+    items = len(req.seeds) * req.segments
+    for j, seed in enumerate(req.seeds):
         clips, sketch, stats = [], req.image, []
         for k in range(req.segments):
             gen = torch.Generator().manual_seed(seed + k)  # the seed's noise, as seeds=[seed + k] draws it
-            res = pipe(prompt=req.prompt, image=sketch, generator=gen, output_type="uint8")
+            res = pipe(
+                prompt=req.prompt,
+                image=sketch,
+                generator=gen,
+                output_type="uint8",
+                on_progress=_item_progress(on_progress, j * req.segments + k, items, seed, k, req.segments),
+            )
             frames = res.frames[0]
             if output["binarize"]:
                 frames = binarize(frames, output["binarize_upscale"])

@@ -30,6 +30,7 @@ so `generator=torch.Generator().manual_seed(s)` gives the command line's frames 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -308,6 +309,7 @@ class FlipSketchPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        on_progress: Callable[[float, str], None] | None = None,
     ) -> FlipSketchPipelineOutput | tuple:
         """Animate `image` (a sketch: path, PIL image or HxWx3 uint8 array) as `prompt` says.
 
@@ -321,6 +323,7 @@ class FlipSketchPipeline(DiffusionPipeline):
         (reported in `out.seeds`). `num_videos_per_prompt`: samples (default: len(generator) or 1).
         `latents`: starting noise (samples, 4, F, h, w) instead of the generator's; frame 0 is the
         inverted sketch either way. `output_type`: "pil" | "np" | "pt" | "uint8" | "latent".
+        `on_progress(fraction, label)`: called as the denoising loop advances (the web app's bar).
         """
         from .pipeline import FlipSketchPipeline as SamplerCore
 
@@ -370,6 +373,7 @@ class FlipSketchPipeline(DiffusionPipeline):
             config=cfg,
             latents=latents,
             progress=progress,
+            on_progress=on_progress,
             output_type="latent" if output_type == "latent" else "np",
         )
         self.maybe_free_model_hooks()

@@ -63,6 +63,9 @@ CSS = (
     ".flipsketch-svg svg{width:260px;height:260px;border:1px solid #ddd}"
     " #gif img, #frames img{image-rendering:pixelated}"
     " #gif img{width:100%;height:100%;object-fit:contain}"
+    " #frames .caption-label{max-width:calc(100% - 8px);white-space:normal;text-overflow:clip}"
+    " .run-progress{display:flex;align-items:center;gap:8px}"
+    " .run-progress progress{flex:0 0 40%;height:14px}"
 )
 MAX_SVG_INLINE = 4_000_000  # characters of animated SVG shown inline in the page (larger: download only)
 
@@ -260,7 +263,9 @@ class FlipSketchApp:
         self, upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model, progress=None
     ):
         """-> (status markdown, gif, mp4, svg html, gallery, files). Never raises: a user error is the
-        status line, anything else a one-line 'internal error' (its traceback goes to the server log)."""
+        status line, anything else a one-line 'internal error' (its traceback goes to the server log).
+        `progress(fraction, desc=...)` (e.g. a gr.Progress) hears the model loading and then every
+        step and alignment iteration of every seed (fraction of the whole run, never decreasing)."""
         empty = (None, None, "", [], [])
         run_dir = None
         try:
@@ -307,6 +312,8 @@ class FlipSketchApp:
     ):
         from omegaconf import open_dict
 
+        from data_gen.raster import render_svg_file
+
         from .animation import animate, validate_request
         from .checks import literal_text
         from .cli import run_check
@@ -339,11 +346,12 @@ class FlipSketchApp:
             cfg.sampler.num_frames = _number(frames, "frames", int)
             cfg.sampler.align = bool(align)
             cfg.output.formats = list(dict.fromkeys([*cfg.output.formats, *FORMATS]))
-        run_check(validate_request, cfg)  # flipsketch-animate's checks, before any model is loaded
-        req = validate_request(cfg)
+        run_check(lambda c: validate_request(c, render_svg_file), cfg)  # animate's checks, before loading
+        req = validate_request(cfg, render_svg_file)
         if progress is not None:
             progress(0, desc=f"loading {model}")
         comps = self.models.get(cfg, req)
+        on_progress = None if progress is None else (lambda f, d: progress(f, desc=d))
         argv = [f"model={model}", f"prompt={cfg.prompt}", f"seeds={cfg.seeds}", f"sampler.lambda_={lambda_}"]
         argv += [
             f"sampler.num_inference_steps={steps}",
@@ -351,7 +359,13 @@ class FlipSketchApp:
             f"sampler.align={align}",
         ]
         folders = animate(
-            cfg, argv, components=comps, command="flipsketch-app", clip_filter=passes_clip_filter
+            cfg,
+            argv,
+            components=comps,
+            command="flipsketch-app",
+            clip_filter=passes_clip_filter,
+            on_progress=on_progress,
+            svg_reader=render_svg_file,  # SVG sketches: data_gen's safe rasteriser
         )
         if not folders:
             return ("Every seed was dropped by the CLIP filter (output.clip_filter).", None, None, "", [], [])
@@ -378,14 +392,74 @@ class FlipSketchApp:
         return (status, str(first / "animation.gif"), str(first / "animation.mp4"), svg_html, gallery, files)
 
 
+def progress_html(fraction: float, desc: str, seconds: float, state: str = "running") -> str:
+    """The page's progress bar: what runs now (step, alignment iteration), its share, the time."""
+    import html
+
+    pct = 100.0 * min(1.0, max(0.0, float(fraction)))
+    return (
+        f'<div class="run-progress" data-state="{state}" data-percent="{pct:.1f}">'
+        f'<progress max="100" value="{pct:.1f}"></progress> '
+        f"<span>{html.escape(desc)} &middot; {pct:.0f}% &middot; {seconds:.0f} s</span></div>"
+    )
+
+
+def run_streaming(app: FlipSketchApp, args: tuple, outputs: list, bar, every: float = 0.2):
+    """Run `app.run(*args)` in a worker thread and stream its progress to the page: yields
+    {bar: progress html} while it runs (at most one update per `every` seconds, the latest one),
+    then the run's outputs with the bar at 100% ("done") or stopped where it failed."""
+    import queue
+
+    updates: queue.Queue = queue.Queue()
+    result: dict = {}
+
+    def report(fraction, desc=None):
+        updates.put((float(fraction), str(desc or "")))
+
+    def work():
+        try:
+            result["value"] = app.run(*args, progress=report)
+        finally:
+            updates.put(None)
+
+    t0 = time.perf_counter()
+    worker = threading.Thread(target=work, name="flipsketch-run", daemon=True)
+    worker.start()
+    latest, done, shown = (0.0, "starting"), False, 0.0
+    while not done:
+        item = updates.get()
+        if item is None:
+            break
+        latest = max(latest[0], item[0]), item[1]  # never backwards
+        deadline = time.perf_counter() + every
+        while time.perf_counter() < deadline:  # coalesce a burst of updates into the latest
+            try:
+                item = updates.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if item is None:
+                done = True
+                break
+            latest = max(latest[0], item[0]), item[1]
+        if latest[0] > shown or not done:
+            shown = latest[0]
+            yield {bar: progress_html(latest[0], latest[1], time.perf_counter() - t0)}
+    worker.join()
+    value = result.get("value") or ("**Error:** internal error; see the server log", None, None, "", [], [])
+    failed = str(value[0]).startswith("**Error")
+    final = (
+        progress_html(latest[0], f"stopped: {latest[1]}", time.perf_counter() - t0, "stopped")
+        if failed
+        else progress_html(1.0, "done", time.perf_counter() - t0, "done")
+    )
+    yield dict(zip([*outputs, bar], [*value, final], strict=True))
+
+
 def build_demo(app: FlipSketchApp):
     """The page (a gr.Blocks), its queue set to run one animation at a time."""
     import gradio as gr
 
     d = app.defaults
-
-    def run_tracked(*args, progress=gr.Progress(track_tqdm=True)):  # the pipeline's tqdm bar -> the page
-        return app.run(*args, progress=progress)
 
     with gr.Blocks(title="FlipSketch", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -398,8 +472,8 @@ def build_demo(app: FlipSketchApp):
                 with gr.Tabs():
                     with gr.Tab("Upload", id="upload") as tab_up:
                         upload = gr.File(
-                            label="Sketch image (black strokes on white)",
-                            file_types=["image"],
+                            label="Sketch image or SVG (black strokes on white)",
+                            file_types=["image", ".svg"],
                             type="filepath",
                             elem_id="upload",
                         )
@@ -451,6 +525,9 @@ def build_demo(app: FlipSketchApp):
                 go = gr.Button("Animate", variant="primary", elem_id="animate")
             with gr.Column(scale=1):
                 status = gr.Markdown("", elem_id="status")
+                bar = gr.HTML(
+                    progress_html(0.0, "waiting for a sketch and a prompt", 0, "idle"), elem_id="progress"
+                )
                 with gr.Row():
                     gif = gr.Image(label="GIF", type="filepath", elem_id="gif", interactive=False, height=300)
                     with gr.Column():
@@ -466,10 +543,16 @@ def build_demo(app: FlipSketchApp):
                     interactive=False,
                 )
                 files = gr.File(label="Downloads", file_count="multiple", elem_id="files", interactive=False)
+        outputs = [status, gif, mp4, svg, gallery, files]
+
+        def run_live(*args):  # the step and alignment progress streamed to the page's bar
+            yield from run_streaming(app, args, outputs, bar)
+
         go.click(
-            run_tracked,
+            run_live,
             [upload, drawing, source, prompt, lambda_, steps, frames, align, seeds, model],
-            [status, gif, mp4, svg, gallery, files],
+            [*outputs, bar],
+            show_progress="minimal",  # gradio's timer in a corner; the bar above says what runs
             concurrency_limit=1,  # one animation at a time: the model and the device are shared
             concurrency_id="animate",
         )
@@ -483,6 +566,16 @@ def preview_upload(path: str | None) -> str | None:
     if not path:
         return None
     try:
+        from .sketch import looks_like_svg
+
+        if looks_like_svg(path):  # drawn by the same safe rasteriser as the run, shown as a PNG
+            from PIL import Image
+
+            from data_gen.raster import render_svg_file
+
+            png = Path(path).with_name(Path(path).stem + ".preview.png")
+            Image.fromarray(render_svg_file(path, 256)).save(png)
+            return str(png)
         from PIL import Image
 
         with Image.open(path) as im:
@@ -552,6 +645,7 @@ main = cli_main(
     help_groups=False,
     help_words=("-h", "--help", "help"),
     flag_example="port=7861",
+    help_defaults="animate",  # the page's defaults are flipsketch-animate's for the chosen model
 )
 
 

@@ -690,6 +690,65 @@ def help_page(config_name: str, text: str, program: str) -> str:
     return "\n".join(lines)
 
 
+HELP_SAMPLER_KEYS = (
+    "num_inference_steps",
+    "guidance_scale",
+    "num_frames",
+    "lambda_",
+    "lambda_mode",
+    "align",
+    "align_iters",
+    "align_lr",
+)
+HELP_OUTPUT_KEYS = ("binarize", "binarize_upscale", "fps", "formats")
+
+
+def _value(v) -> str:
+    from omegaconf import OmegaConf
+
+    v = OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+    if isinstance(v, list):
+        return "[" + ",".join(map(str, v)) + "]"
+    return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def defaults_help(config_name: str, argv: list[str]) -> str:
+    """What `config_name` with these overrides will actually run, composed the way a run is (the
+    model's own sampler preset included), and every model `model=` takes. '' for a config with no
+    sampler (train, export, ...)."""
+    from .config import SamplerConfig
+
+    overrides = [a for a in argv if not a.startswith("-")]
+    cfg = compose_config(config_name, with_model_sampler(config_name, overrides), return_hydra_config=True)
+    if "sampler" not in cfg or "model" not in cfg:
+        return ""
+    choices = cfg.hydra.runtime.choices
+    model, sampler = choices.get("model"), choices.get("sampler")
+    lines = [
+        f"The defaults this run uses (model={model} runs sampler={sampler}; conf/sampler/{sampler}.yaml):"
+    ]
+    s = cfg.sampler
+    shown = [f"sampler.{k}={_value(s.get(k))}" for k in HELP_SAMPLER_KEYS if k in s]
+    lines += ["  " + " ".join(shown[:4]), "  " + " ".join(shown[4:])]
+    try:
+        from omegaconf import OmegaConf
+
+        tau1, tau2 = SamplerConfig.from_dict(OmegaConf.to_container(s, resolve=True)).resolved_taus()
+        lines.append(
+            f"  sampler.tau1={_value(s.get('tau1'))} sampler.tau2={_value(s.get('tau2'))}"
+            f"   (used: alignment while step < {tau1}, composition while step <= {tau2})"
+        )
+    except UserError:
+        pass
+    if "output" in cfg:
+        lines.append("  " + " ".join(f"output.{k}={_value(cfg.output.get(k))}" for k in HELP_OUTPUT_KEYS))
+    lines.append(f"  model.resolution={_value(cfg.model.get('resolution'))}")
+    models = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+    lines.append(f"Models (model=NAME; this run: {model}): {' | '.join(models)}")
+    lines.append("Another model's defaults: {program} --help model=NAME")
+    return "\n".join(lines)
+
+
 def cli_main(
     config_name: str | None,
     task: Callable,
@@ -705,6 +764,7 @@ def cli_main(
     prepare_argv: Callable | None = None,
     on_exit: Callable | None = finish_wandb,
     flag_example: str = "sampler.lambda_=0.3",
+    help_defaults: str | None = None,
 ):
     """The one way a FlipSketch command line is built: a console `main(argv=None) -> int`.
 
@@ -715,6 +775,9 @@ def cli_main(
     config is composed and `check(cfg)` runs before anything is written; a `UserError` anywhere is
     one `error:` line on stderr and exit code 2; `on_exit()` always runs after the task (by default
     `tracking.finish_wandb`: no W&B run is left open, e.g. for the next job of a sweep).
+
+    `help_defaults`: the config whose real defaults (the model's sampler preset applied) the help
+    page ends with (default `config_name`; the app names "animate"), see `defaults_help`.
 
     `hydra_run=True` (train, eval, export, data_gen): the task runs inside `@hydra.main` as
     `task(cfg)`, in Hydra's run folder (multiruns, sweepers, provenance.json; a task's `UserError`
@@ -736,6 +799,10 @@ def cli_main(
         if help_text is not None and any(a in help_words for a in argv):
             text = help_page(config_name, help_text, program or f"flipsketch-{config_name}")
             print(text if help_groups and config_name else help_text)
+            shown = help_defaults or config_name  # the defaults the chosen (or default) model runs
+            extra = defaults_help(shown, [a for a in argv if a not in help_words]) if shown else ""
+            if extra:
+                print("\n" + extra.replace("{program}", program or f"flipsketch-{config_name}"))
             return 0
         argv = with_config_dirs(argv)  # --config-dir DIR: the user's configs join Hydra's search path
         if hydra_main is None:  # no Hydra flags here: every option is a typo
@@ -853,8 +920,12 @@ def _record_start(config_name: str) -> None:
     path.write_text(json.dumps(starts, indent=2), encoding="utf-8")
 
 
-def _record_job(cfg, value, metrics: dict) -> None:
-    """Inside a multirun: <job>/job_result.json, which the sweep's combined table reads."""
+def _record_job(cfg, value, metrics) -> None:
+    """Inside a multirun: <job>/job_result.json, which the sweep's combined table reads.
+    `metrics`: {name: number}, or ({name: number}, {name: what scored it}, scoring policy text)."""
+    labels = scoring = None
+    if isinstance(metrics, tuple):
+        metrics, labels, scoring = metrics
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -868,7 +939,7 @@ def _record_job(cfg, value, metrics: dict) -> None:
         return
     from .sweeps import write_job_result
 
-    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics)
+    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics, labels, scoring)
 
 
 def _current_run_dir() -> Path | None:

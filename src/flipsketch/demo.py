@@ -65,6 +65,32 @@ PROFILES = {
 }
 
 
+# Every profile: no model-summary table (its "Total FLOPs: 0" means nothing for a LoRA run) and a
+# logging interval within the demo's short epochs (Lightning warns otherwise).
+QUIET_TRAIN = ["+trainer.enable_model_summary=false", "trainer.log_every_n_steps=3"]
+
+
+def _item_progress():
+    """The evaluation's one line per sampled item ([k/total] method sketch seed: scores, seconds)
+    on stdout: the sampling stage takes minutes and should not look stuck. Returns the undo."""
+    import logging
+
+    lg = logging.getLogger("flipsketch.evaluation")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("      %(message)s"))
+    saved = lg.level, lg.propagate
+    lg.addHandler(handler)
+    lg.setLevel(logging.INFO)
+    lg.propagate = False
+
+    def undo() -> None:
+        lg.removeHandler(handler)
+        lg.setLevel(saved[0])
+        lg.propagate = saved[1]
+
+    return undo
+
+
 def _stage(n: int, text: str) -> float:
     print(f"\n[{n}/4] {text}", flush=True)
     return time.perf_counter()
@@ -130,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     from .training.smoke import compose_train
 
     cfg = compose_train(
-        [*prof["train"], "logger=csv", f"data.root={data.resolve()}"],
+        [*prof["train"], *QUIET_TRAIN, "logger=csv", f"data.root={data.resolve()}"],
         out_dir=(root / "train").resolve(),
     )
     try:
@@ -143,16 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     t = _stage(3, "sampling + metrics: FlipSketch, its ablations and plain text-to-video (flipsketch-eval)")
     from .evaluation import run_eval
 
-    res = run_eval(
-        [
-            *prof["eval"],
-            f"model.lora={Path(lora).resolve()}",
-            f"torch_threads={prof['threads']}",
-            f"paths.log_dir={root.resolve()}",
-            f"paths.output_dir={(root / 'eval').resolve()}",
-            "logger=wandb",
-        ]
-    )
+    undo = _item_progress()
+    try:
+        res = run_eval(
+            [
+                *prof["eval"],
+                f"model.lora={Path(lora).resolve()}",
+                f"torch_threads={prof['threads']}",
+                f"paths.log_dir={root.resolve()}",
+                f"paths.output_dir={(root / 'eval').resolve()}",
+                "logger=wandb",
+            ]
+        )
+    finally:
+        undo()
     print(f"      ({time.perf_counter() - t:.1f} s)")
 
     _stage(4, "report")

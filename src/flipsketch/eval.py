@@ -24,6 +24,30 @@ from .evaluation.run import check, evaluate
 __all__ = ["check", "evaluate", "main"]
 
 
+def scoring_text(out: dict) -> str:
+    from .metrics import ScoringPolicy
+
+    return ScoringPolicy(**out["policy"]).describe()
+
+
+def metric_labels(out: dict) -> dict[str, str]:
+    """What scored each metric of a multirun job ("full/s2v" -> "CLIP <backbone>; binarize 1x, 10
+    frames, frame 0 out"), for the sweep's combined table (as the per-job results.md names them)."""
+    p = out["policy"]
+    post = str(p.get("postprocess"))
+    if post == "binarize":
+        post += f" {p.get('binarize_upscale', 1)}x"
+    frames = "own frames" if p.get("frames") is None else f"{p['frames']} frames"
+    policy = f"{post}, {frames}, frame 0 {'in' if p.get('include_frame0') else 'out'}"
+    by = {"s2v": f"CLIP {out['backbone']}; ", "t2v": f"{out['t2v_scorer']}; "}
+    labels = {}
+    for key in out["metrics"]:
+        metric = key.rsplit("/", 1)[-1]
+        if metric != "seconds":
+            labels[key] = by.get(metric, "") + policy
+    return labels
+
+
 def _optimized_metric(cfg: DictConfig, out: dict) -> float | None:
     value = out["metrics"].get(str(cfg.get("optimized_metric") or ""))
     return None if value is None else float(value)
@@ -56,7 +80,7 @@ main = cli_main(
     help_text=HELP,
     check=check,
     result=_optimized_metric,
-    job_metrics=lambda cfg, out: out["metrics"],
+    job_metrics=lambda cfg, out: (out["metrics"], metric_labels(out), scoring_text(out)),
 )
 
 

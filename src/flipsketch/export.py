@@ -1,10 +1,11 @@
 """flipsketch-export: a training checkpoint -> pytorch_lora_weights.safetensors (+ a merged model folder).
 
     flipsketch-export ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
-    flipsketch-export ckpt_path=... out=weights/my_lora merged=true   # + out/merged/ (diffusers folder)
+    flipsketch-export ckpt_path=... out=weights/my_model merged=true   # + out/ is a diffusers folder
 
-The LoRA file loads with `build_model(<model>, lora=out)`; the merged folder with
-`build_model("modelscope", path=out/merged)` (or `model=modelscope model.path=...`). The base model is
+The LoRA file loads with `build_model(<model>, lora=out)`; with merged=true `out` itself is also the
+merged model folder (model_index.json, unet/, ...): `build_model("modelscope", path=out)` (or
+`model=modelscope model.path=...`). The base model is
 the one recorded in the checkpoint unless `model=...` overrides it; a recorded model is only ever
 rebuilt by its registry name (tiny, tiny_pretrained, modelscope, ...), never by a `_target_` read
 from the file. Bad input is one `error:` line and exit code 2, with nothing written.
@@ -62,8 +63,6 @@ def check_export(ckpt_path, out=None, merged: bool = False, model=None) -> tuple
         name, kwargs = _model_of(ckpt_path, ckpt, model)
     out = check_out_dir(out if out not in (None, "") else default_out(ckpt_path), "out")
     check_own_folder(out, "out")  # a folder of the user's is never written into
-    if merged and (out / "merged").exists() and not (out / "merged").is_dir():
-        raise UserError(f"out: {out / 'merged'} is an existing file, not a folder")
     return ckpt, out, name, kwargs
 
 
@@ -73,7 +72,8 @@ def export_checkpoint(
     merged: bool = False,
     model: dict | None = None,
 ) -> dict:
-    """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, `out/merged/`. Returns the paths."""
+    """Write `out/pytorch_lora_weights.safetensors` and, with `merged`, the merged model's diffusers
+    folder into `out` itself (beside the LoRA file). Returns the paths."""
     from contextlib import nullcontext
 
     from .checks import mark_own_folder
@@ -92,7 +92,10 @@ def export_checkpoint(
     info = apply_checkpoint(components, ckpt)
     te = components.text_encoder if meta.get("text_encoder_targets") else None
     extra = {"global_step": info["global_step"], "checkpoint": str(ckpt_path), **meta}
-    from .atomic import atomic_dir
+    import os
+    import shutil
+
+    from .atomic import temp_name
     from .models.lora import LORA_FILENAME
 
     created = [p for p in (out, *out.parents) if not p.exists()]
@@ -106,9 +109,18 @@ def export_checkpoint(
             merge_lora_into(components.unet)
             if te is not None:
                 merge_lora_into(components.text_encoder)
-            with atomic_dir(out / "merged") as tmp:  # whole or not at all (a full disk, a kill)
+            tmp = temp_name(out / "merged")  # whole or not at all (a full disk, a kill): written aside,
+            tmp.mkdir()  # then each part renamed into out on the same filesystem
+            try:
                 save_pipeline_folder(components, tmp)
-            result["merged"] = str(out / "merged")
+                for entry in sorted(tmp.iterdir()):
+                    dest = out / entry.name
+                    if dest.is_dir():
+                        shutil.rmtree(dest)
+                    os.replace(entry, dest)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            result["merged"] = str(out)
     except BaseException:  # a failed export leaves no half of itself: no new LoRA without its folder
         if new_lora:
             (out / LORA_FILENAME).unlink(missing_ok=True)
@@ -147,7 +159,7 @@ HELP = """flipsketch-export: a training checkpoint -> pytorch_lora_weights.safet
 
 Usage (Hydra overrides, key=value):
   flipsketch-export ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
-  flipsketch-export ckpt_path=... out=weights/my_lora merged=true   # + out/merged/ (a diffusers folder)
+  flipsketch-export ckpt_path=... out=weights/my_model merged=true   # out/ is also a diffusers folder
 
 Settings (conf/export.yaml):
   ckpt_path=FILE (required)  out=DIR (default <run>/export/<checkpoint name>)  merged=false

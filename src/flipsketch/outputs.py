@@ -17,6 +17,8 @@ from .errors import UserError
 
 FORMATS = ("gif", "mp4", "png", "svg")  # what an animation is written as (check_formats)
 VIDEO_FORMATS = FORMATS[:2]  # the single-file videos (training's validation samples)
+BINARIZE_UPSCALE = 4  # conf/output/default.yaml: upsampled 4x before Otsu (64 -> 256 px)
+MIN_OUTPUT_SIDE = 256  # every model's default output is at least this many pixels per side
 
 
 def check_formats(value, name: str, allowed: tuple[str, ...] = FORMATS) -> list[str]:
@@ -37,7 +39,9 @@ def check_output_config(node, prefix: str = "output") -> dict:
     d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
     out = dict(d)
     out["binarize"] = as_bool(d.get("binarize", True), f"{prefix}.binarize")
-    out["binarize_upscale"] = as_int(d.get("binarize_upscale", 1), f"{prefix}.binarize_upscale", 1, 8)
+    out["binarize_upscale"] = as_int(
+        d.get("binarize_upscale", BINARIZE_UPSCALE), f"{prefix}.binarize_upscale", 1, 8
+    )
     out["fps"] = as_int(d.get("fps", 10), f"{prefix}.fps", 1, 240)
     formats = check_formats(d.get("formats", list(FORMATS)), f"{prefix}.formats")
     out["formats"] = formats

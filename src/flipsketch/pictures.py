@@ -8,29 +8,7 @@ import numpy as np
 from PIL import Image
 
 from .atomic import atomic_path
-
-_FONT_FILES = ("DejaVuSans.ttf", "LiberationSans-Regular.ttf")  # have Greek letters (the labels say λ)
-
-
-def label_font(size: int = 11):
-    """(font, unicode): a TrueType font with Greek letters when the system has one, else PIL's default."""
-    from PIL import ImageFont
-
-    for name in _FONT_FILES:
-        try:
-            return ImageFont.truetype(name, size), True
-        except OSError:
-            continue
-    return ImageFont.load_default(), False
-
-
-def drawable(text: str, unicode: bool) -> str:
-    """The text as the font can draw it: without a Unicode font, λ is spelt 'lambda', τ 'tau'."""
-    if unicode:
-        return text
-    for a, b in (("λ", "lambda"), ("τ", "tau"), ("±", "+-"), ("↑", ""), ("↓", "")):
-        text = text.replace(a, b)
-    return text.encode("ascii", "replace").decode()
+from .fonts import drawable, label_font  # the foundation's: sweep plots use the same font
 
 
 def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray]]]], scale: int = 2) -> Path:

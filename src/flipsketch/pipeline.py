@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -94,8 +94,16 @@ class _Progress:
     later step, so a per-step ETA is wrong by minutes. The bar names the step and the alignment
     iteration it is in (and the alignment loss)."""
 
-    def __init__(self, enabled: bool, cfg: SamplerConfig, b: int, plan: _Schedule):
+    def __init__(
+        self,
+        enabled: bool,
+        cfg: SamplerConfig,
+        b: int,
+        plan: _Schedule,
+        callback: Callable[[float, str], None] | None = None,
+    ):
         self.bar, self.done, self.label = None, 0, ""
+        self.callback = callback  # callback(fraction done in [0, 1], "step i/N[: aligning k/K]")
         n, steps = cfg.num_frames, cfg.num_inference_steps
         per_iter = ALIGN_PASS_COST[bool(cfg.align_checkpointing)] * b * n
         self.align_units = per_iter
@@ -118,25 +126,30 @@ class _Progress:
             bar_format="{desc} {percentage:3.0f}%|{bar:20}| [{elapsed}<{remaining}]",
         )
 
+    def _report(self, label: str) -> None:
+        if self.callback is not None:
+            self.callback(min(1.0, self.done / max(1, self.total)), label)
+
     def step(self, i: int, steps: int) -> None:
         self.label = f"step {i + 1}/{steps}"
         if self.bar is not None:
             self.bar.set_description_str(f"flipsketch {self.label}", refresh=False)
+        self._report(self.label)
 
     def align_iter(self, k: int, loss: float) -> None:
         units = self.align_units + (1 if k == 0 else 0)
         self.done += units
+        label = f"{self.label}: aligning {k + 1}/{self.align_iters} (loss {loss:.4g})"
         if self.bar is not None:
-            self.bar.set_description_str(
-                f"flipsketch {self.label}: aligning {k + 1}/{self.align_iters} (loss {loss:.4g})",
-                refresh=False,
-            )
+            self.bar.set_description_str(f"flipsketch {label}", refresh=False)
             self.bar.update(units)
+        self._report(label)
 
     def advance(self, units: int) -> None:
         self.done += units
         if self.bar is not None:
             self.bar.update(units)
+        self._report(self.label)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -360,13 +373,16 @@ class FlipSketchPipeline:
         progress: bool = False,
         output_type: str = "np",
         measure_alignment: bool = False,
+        on_progress: Callable[[float, str], None] | None = None,
     ) -> FlipSketchOutput:
         """Sample one animation per seed.
 
         latents: optional starting latents (len(seeds), 4, num_frames, h, w) instead of the seeded
         noise; their frame 0 is replaced by the inverted reference latent, as the authors mask it in
         (plain text-to-video keeps them whole). The seeds then only label the samples (and seed the
-        faithful posterior sample)."""
+        faithful posterior sample).
+        on_progress(fraction, label): called as the denoising loop advances (fraction of its work
+        done, in [0, 1]; label e.g. "step 3/10: aligning 2/5 (loss 0.012)"), e.g. for a web page."""
         # 1. settings and inputs
         cfg = self._call_config(config, num_frames, num_inference_steps, guidance_scale)
         seeds = [int(s) for s in seeds]
@@ -422,7 +438,7 @@ class FlipSketchPipeline:
                     if ref is not None and cfg.faithful.reference_video
                     else None
                 )
-                bar = _Progress(progress, cfg, b, plan)
+                bar = _Progress(progress, cfg, b, plan, on_progress)
 
                 # 6. denoising loop
                 for i, t in enumerate(sched.timesteps):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,33 @@ def check_image_dims(w: int, h: int, what: str) -> None:
         raise UserError(f"{what} is {w}x{h} pixels; its sides may differ by at most {MAX_ASPECT}x")
 
 
-def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) -> Image.Image:
-    """Read any PIL-readable image (extension ignored) and return a `resolution`^2 RGB image.
+SVG_RASTER_SIZE = 256  # an SVG sketch is drawn at max(this, resolution) px, as the benchmarks draw them
+
+# svg_reader(path, size) -> (size, size) uint8 ink on white, raising ValueError with the reason: the
+# safe SVG rasteriser (data_gen.raster.render_svg_file). Sampling does not import the data layer,
+# so the callers above it (flipsketch-animate, the web app) pass it in, like the CLIP filter.
+SvgReader = Callable[[Path, int], np.ndarray]
+
+
+def looks_like_svg(path: str | os.PathLike) -> bool:
+    """An .svg file, or a file whose text starts like an SVG document (whatever its extension)."""
+    p = Path(path)
+    if p.suffix.lower() == ".svg":
+        return True
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"<") and b"<svg" in head.lower()
+
+
+def load_sketch(
+    path: str | os.PathLike, resolution: int, squash: bool = False, svg_reader: SvgReader | None = None
+) -> Image.Image:
+    """Read any PIL-readable image (extension ignored), or an SVG through `svg_reader`, and return
+    a `resolution`^2 RGB image.
 
     Transparent pixels are composited over white; non-square images are fitted onto a white
     square (or squashed when `squash`, as the official code does). Large images are reduced while
@@ -49,6 +75,19 @@ def load_sketch(path: str | os.PathLike, resolution: int, squash: bool = False) 
     size = p.stat().st_size
     if size == 0 or size > MAX_FILE_BYTES:
         raise UserError(f"sketch {p} has {size} bytes; expected 1 byte to {MAX_FILE_BYTES // 2**20} MiB")
+    if looks_like_svg(p):
+        if svg_reader is None:
+            raise UserError(
+                f"sketch {p} is an SVG: flipsketch-animate and the web app read SVG sketches; "
+                "here render it to a PNG first (data_gen.raster.render_svg_file)"
+            )
+        try:
+            gray = svg_reader(p, max(SVG_RASTER_SIZE, int(resolution)))
+        except ValueError as exc:  # svg_io.SvgError: malformed, unsafe or too large
+            raise UserError(f"cannot read sketch {p} as an SVG ({exc})") from None
+        return fit_to_square(
+            Image.fromarray(np.asarray(gray, dtype=np.uint8)).convert("RGB"), resolution, squash
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

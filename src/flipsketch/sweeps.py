@@ -18,7 +18,19 @@ from typing import Any
 JOB_RESULT = "job_result.json"
 
 
-def write_job_result(run_dir: Path, overrides: list[str], metric: str | None, value, metrics: dict) -> Path:
+def write_job_result(
+    run_dir: Path,
+    overrides: list[str],
+    metric: str | None,
+    value,
+    metrics: dict,
+    labels: dict | None = None,
+    scoring: str | None = None,
+) -> Path:
+    """<job>/job_result.json. `labels`: what scored each metric (e.g. "full/s2v" -> "CLIP
+    open_clip:ViT-B-32/openai; binarize 1x, 10 frames, frame 0 out"), shown in the combined table's
+    column headers as the per-job tables show theirs; `scoring`: the scoring policy in words."""
+
     def number(v):
         try:
             f = float(v)
@@ -32,6 +44,10 @@ def write_job_result(run_dir: Path, overrides: list[str], metric: str | None, va
         "value": number(value),
         "metrics": {k: number(v) for k, v in metrics.items() if number(v) is not None},
     }
+    if labels:
+        record["labels"] = {str(k): str(v) for k, v in labels.items()}
+    if scoring:
+        record["scoring"] = str(scoring)
     path = Path(run_dir) / JOB_RESULT
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -89,6 +105,16 @@ def summary_table(
     return ["job", *swept, *metric_keys], rows, best_job(jobs, mode)
 
 
+def column_labels(jobs: list[dict]) -> dict[str, str]:
+    """metric -> what scored it, from the jobs' labels (jobs that disagree: every label, joined)."""
+    seen: dict[str, list[str]] = {}
+    for j in jobs:
+        for k, v in (j.get("labels") or {}).items():
+            if v not in seen.setdefault(k, []):
+                seen[k].append(v)
+    return {k: " | ".join(v) for k, v in seen.items()}
+
+
 def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -107,7 +133,11 @@ def write_summary(sweep_dir: Path, metric: str | None, mode: str = "max", title:
         w.writeheader()
         w.writerows(rows)
     lines = [title or f"Sweep over {len(jobs)} jobs ({sweep_dir})", ""]
-    lines.append("| " + " | ".join(columns) + " |")
+    labels = column_labels(jobs)
+    scoring = sorted({j["scoring"] for j in jobs if j.get("scoring")})
+    if scoring:
+        lines += [f"Scoring: {'; or '.join(scoring)}", ""]
+    lines.append("| " + " | ".join(f"{c} ({labels[c]})" if c in labels else c for c in columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for r in rows:
         mark = " **(best)**" if best is not None and r["job"] == best["job"] else ""
@@ -140,10 +170,88 @@ def write_summary(sweep_dir: Path, metric: str | None, mode: str = "max", title:
     return {"table": text, "best": best, "jobs": jobs, "results_md": str(sweep_dir / "results.md")}
 
 
+def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """About `n` round tick values (1, 2, 2.5 or 5 x 10^k apart) covering [lo, hi]."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(k * mag for k in (1, 2, 2.5, 5, 10) if k * mag >= raw * (1 - 1e-9))
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks, k = [], 0
+    while first + k * step <= hi + step * 1e-9:
+        ticks.append(round(first + k * step, 12))
+        k += 1
+    return ticks
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """The ticks written with as few decimals as keep them exact and apart (0.99705 and 0.9971
+    must not both read "0.9971")."""
+    if len(ticks) < 2:
+        return [f"{t:.4g}" for t in ticks]
+    step = min(abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False)) or 1.0
+    for decimals in range(0, 12):
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+        if len(set(labels)) == len(labels) and all(
+            abs(float(x) - t) < step * 1e-6 for x, t in zip(labels, ticks, strict=True)
+        ):
+            return labels
+    return [f"{t:.6g}" for t in ticks]
+
+
+def _axes(d, box, x_range, y_range, font, x_label: str = "", y_label: str = ""):
+    """The frame, grid lines and labelled ticks of a plot in `box` (left, top, right, bottom);
+    returns at(x, y) -> pixel."""
+    left, top, right, bottom = box
+    x0, x1 = x_range
+    y0, y1 = y_range
+
+    def at(x, y):
+        return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
+
+    d.rectangle(box, outline=(160, 160, 160))
+    x_ticks = nice_ticks(x0, x1)
+    for t, label in zip(x_ticks, tick_labels(x_ticks), strict=True):
+        px = at(t, y0)[0]
+        d.line((px, top, px, bottom), fill=(235, 235, 235))
+        d.line((px, bottom, px, bottom + 4), fill=(100, 100, 100))
+        d.text((px - d.textlength(label, font=font) / 2, bottom + 6), label, fill=(60, 60, 60), font=font)
+    y_ticks = nice_ticks(y0, y1)
+    for t, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
+        py = at(x0, t)[1]
+        d.line((left, py, right, py), fill=(235, 235, 235))
+        d.line((left - 4, py, left, py), fill=(100, 100, 100))
+        d.text((left - 7 - d.textlength(label, font=font), py - 7), label, fill=(60, 60, 60), font=font)
+    d.rectangle(box, outline=(160, 160, 160))
+    if x_label:
+        d.text(
+            ((left + right - d.textlength(x_label, font=font)) / 2, bottom + 24),
+            x_label,
+            fill="black",
+            font=font,
+        )
+    if y_label:
+        d.text((left, top - 18), y_label, fill=(90, 90, 90), font=font)
+    return at
+
+
+def _padded(values: list[float], pad: float) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    if hi <= lo:
+        lo, hi = lo - 0.5 * (abs(lo) or 1), hi + 0.5 * (abs(hi) or 1)
+    return lo - pad * (hi - lo), hi + pad * (hi - lo)
+
+
 def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | None) -> Path | None:
     """sweep.png: the optimised metric against the swept value, when exactly one numeric value is
-    swept (e.g. sampler.lambda_); None (nothing drawn) otherwise. Drawn with PIL alone."""
+    swept (e.g. sampler.lambda_); None (nothing drawn) otherwise. Drawn with PIL alone: a titled
+    plot with round ticks on both axes."""
     from PIL import Image, ImageDraw
+
+    from .fonts import drawable, label_font
 
     swept = [c for c in columns[1:] if not any(isinstance(r.get(c), float) for r in rows)]
     if len(swept) != 1 or metric is None:
@@ -159,26 +267,30 @@ def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | N
     if len(pts) < 2:
         return None
     pts.sort()
-    w, h, m = 480, 320, 50
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-
-    def at(x, y):
-        return m + (x - x0) / (x1 - x0) * (w - 2 * m), h - m - (y - y0) / (y1 - y0) * (h - 2 * m)
-
+    font, unicode = label_font(12)
+    w, h = 560, 360
+    box = (70, 48, w - 24, h - 56)
     img = Image.new("RGB", (w, h), "white")
     d = ImageDraw.Draw(img)
-    d.rectangle((m, m, w - m, h - m), outline=(180, 180, 180))
+    d.text((box[0], 8), drawable(f"{metric} against {swept[0]}", unicode), fill="black", font=font)
+    at = _axes(
+        d,
+        box,
+        _padded([p[0] for p in pts], 0.05),
+        _padded([p[1] for p in pts], 0.1),
+        font,
+        x_label=drawable(swept[0], unicode),
+        y_label=drawable(metric, unicode),
+    )
     d.line([at(x, y) for x, y in pts], fill=(30, 90, 200), width=2)
     for x, y in pts:
         cx, cy = at(x, y)
         d.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=(30, 90, 200))
-        d.text((cx + 4, cy - 12), f"{y:.4g}", fill="black")
-        d.text((cx - 8, h - m + 4), f"{x:g}", fill="black")
-    d.text((m, 10), f"{metric} against {swept[0]}", fill="black")
-    d.text((4, m - 12), f"{y1:.4g}", fill="gray")
-    d.text((4, h - m - 2), f"{y0:.4g}", fill="gray")
+        label = f"{y:.6g}"
+        width = d.textlength(label, font=font)
+        d.text(
+            (cx + 5 if cx + 5 + width < w - 4 else cx - 5 - width, cy - 16), label, fill="black", font=font
+        )
     img.save(path)
     return path
 
@@ -199,6 +311,8 @@ def plot_tradeoff(path: Path, columns: list[str], rows: list[dict], metric: str 
     (x) against Chamfer and against S2V (y), one point per value labelled with it, joined in value
     order. Returns (path, method shown) or None (nothing drawn). Drawn with PIL alone."""
     from PIL import Image, ImageDraw
+
+    from .fonts import drawable, label_font
 
     swept = [c for c in columns[1:] if not any(isinstance(r.get(c), float) for r in rows)]
     if len(swept) != 1 or not swept[0].startswith("sampler.") or len(rows) < 2:
@@ -222,46 +336,37 @@ def plot_tradeoff(path: Path, columns: list[str], rows: list[dict], metric: str 
 
     pts.sort(key=order)
     knob = swept[0].split(".", 1)[1]
-    pw, h, m = 420, 340, 56
+    font, unicode = label_font(12)
+    pw, h = 460, 380
     img = Image.new("RGB", (2 * pw, h), "white")
     d = ImageDraw.Draw(img)
-    d.text(
-        (m, 6), f"{method}: motion against closeness to the sketch, one point per {swept[0]}", fill="black"
-    )
+    title = f"{method}: motion against closeness to the sketch, one point per {swept[0]}"
+    d.text((70, 6), drawable(title, unicode), fill="black", font=font)
     xs = [r[f"{method}/motion"] for r in pts]
-    for panel, (key, title) in enumerate(TRADEOFF_Y):
+    for panel, (key, name) in enumerate(TRADEOFF_Y):
         ys = [r[f"{method}/{key}"] for r in pts]
         left = panel * pw
-        _scatter(d, (left + m, 30, left + pw - 20, h - m), xs, ys, [f"{knob}={r[swept[0]]}" for r in pts])
-        d.text((left + m, h - m + 18), "motion (px / frame) ->", fill="black")
-        d.text((left + m, 20), title, fill=(90, 90, 90))
+        labels = [drawable(f"{knob}={r[swept[0]]}", unicode) for r in pts]
+        _scatter(d, (left + 70, 52, left + pw - 20, h - 60), xs, ys, labels, font, drawable(name, unicode))
     img.save(path)
     return path, method
 
 
-def _scatter(d, box, xs: list[float], ys: list[float], labels: list[str]) -> None:
-    """Points (x, y) in `box` (left, top, right, bottom), joined in the given order, each labelled;
-    the axis ranges written at the box's corners."""
-    left, top, right, bottom = box
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    pad_x, pad_y = 0.08 * (x1 - x0), 0.1 * (y1 - y0)
-    x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
-
-    def at(x, y):
-        return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
-
-    d.rectangle(box, outline=(180, 180, 180))
+def _scatter(
+    d, box, xs: list[float], ys: list[float], labels: list[str], font=None, y_label: str = ""
+) -> None:
+    """Points (x, y) in `box` (left, top, right, bottom), joined in the given order, each labelled,
+    on axes with round ticks."""
+    right = box[2]
+    at = _axes(d, box, _padded(xs, 0.08), _padded(ys, 0.1), font, "motion (px / frame)", y_label)
     d.line([at(x, y) for x, y in zip(xs, ys, strict=True)], fill=(150, 170, 220), width=1)
     for x, y, label in zip(xs, ys, labels, strict=True):
         cx, cy = at(x, y)
         d.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=(30, 90, 200))
-        width = d.textlength(label)
-        d.text((cx + 6 if cx + 6 + width < right else cx - 6 - width, cy - 12), label, fill="black")
-    d.text((left, bottom + 4), f"{x0:.4g}", fill="gray")
-    d.text((right - 36, bottom + 4), f"{x1:.4g}", fill="gray")
-    d.text((left - 50, bottom - 10), f"{y0:.4g}", fill="gray")
-    d.text((left - 50, top), f"{y1:.4g}", fill="gray")
+        width = d.textlength(label, font=font)
+        d.text(
+            (cx + 6 if cx + 6 + width < right else cx - 6 - width, cy - 16), label, fill="black", font=font
+        )
 
 
 try:

@@ -149,11 +149,11 @@ def load_benchmark(spec, render_dir: Path) -> list[BenchmarkItem]:
 def render_svg(svg: Path, png: Path, size: int) -> Path:
     from PIL import Image
 
-    from data_gen.raster import make_renderer
-    from data_gen.svg_io import SvgError, read_svg_file
+    from data_gen.raster import render_svg_file
+    from data_gen.svg_io import SvgError
 
     try:
-        gray = make_renderer("cairo", size)(read_svg_file(svg))
+        gray = render_svg_file(svg, size)
     except SvgError as exc:
         raise UserError(f"cannot use sketch {svg}: {exc}") from None
     png.parent.mkdir(parents=True, exist_ok=True)

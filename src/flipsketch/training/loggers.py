@@ -42,3 +42,50 @@ def tensorboard_logger(**kwargs):
     from pytorch_lightning.loggers.tensorboard import TensorBoardLogger
 
     return TensorBoardLogger(**kwargs)
+
+
+def csv_logger(save_dir, name: str = "csv", version: int | str = 0, **kwargs):
+    """Lightning's CSVLogger writing one `metrics.csv` per run folder that a resumed run continues
+    (<run>/csv/version_0/metrics.csv; Lightning's own would start version_1/ beside it, or delete the
+    file): the rows the resumed steps log again are dropped first (`ResumableCSV.resume_at`)."""
+    from pytorch_lightning.loggers.csv_logs import CSVLogger, ExperimentWriter
+
+    class AppendingWriter(ExperimentWriter):
+        def _check_log_dir_exists(self) -> None:  # keep the earlier rows: the run continues
+            import csv
+            import os
+
+            if os.path.isfile(self.metrics_file_path):
+                with open(self.metrics_file_path, newline="", encoding="utf-8") as fh:
+                    self.metrics_keys = list(csv.DictReader(fh).fieldnames or [])
+
+        def resume_at(self, step: int) -> None:
+            """Drop the rows logged at `step` or later (the steps a resumed run runs again)."""
+            import csv
+            import os
+
+            if not os.path.isfile(self.metrics_file_path):
+                return
+            with open(self.metrics_file_path, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                keys, rows = list(reader.fieldnames or []), list(reader)
+            kept = [r for r in rows if not (r.get("step", "").isdigit() and int(r["step"]) >= step)]
+            if len(kept) == len(rows):
+                return
+            with open(self.metrics_file_path, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(kept)
+
+    class ResumableCSV(CSVLogger):
+        @property
+        def experiment(self):
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = AppendingWriter(log_dir=self.log_dir)
+            return self._experiment
+
+        def resume_at(self, step: int) -> None:
+            self.experiment.resume_at(step)
+
+    return ResumableCSV(save_dir=save_dir, name=name, version=version, **kwargs)

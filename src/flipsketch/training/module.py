@@ -170,7 +170,45 @@ class LoRAVideoModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         self.train()  # built frozen (eval); LoRA dropout needs the UNet in train mode
 
+    def on_train_start(self) -> None:
+        """A resumed run: the optimizer's learning rate is the schedule's at the resumed step (the
+        checkpoint holds the lr of the step it ended on, e.g. 0 at the end of a decay that this
+        run's longer max_steps continues), the loggers' step is the optimizer step, and the CSV log
+        drops the rows it will log again."""
+        from torch.optim.lr_scheduler import LambdaLR
+
+        for conf in self.trainer.lr_scheduler_configs:
+            sched = conf.scheduler
+            if isinstance(sched, LambdaLR) and sched.last_epoch > 0:
+                lrs = [
+                    base * fn(sched.last_epoch)
+                    for base, fn in zip(sched.base_lrs, sched.lr_lambdas, strict=True)
+                ]
+                for group, lr in zip(sched.optimizer.param_groups, lrs, strict=True):
+                    group["lr"] = lr
+                sched._last_lr = lrs
+        if self.trainer.global_step > 0:
+            # the loggers' step: Lightning counts one too many when resuming from a checkpoint saved
+            # at the end of a fit (last.ckpt), so a resumed run's rows would skip one step
+            # (set at the first batch: the epoch loop adds its one after this hook)
+            self._resumed_at = self.trainer.global_step
+            for logger in self.trainer.loggers:
+                if hasattr(logger, "resume_at"):
+                    logger.resume_at(self.trainer.global_step)
+
+    def on_train_end(self) -> None:
+        """W&B's summary: the run's step count (Lightning's last logged step is one short of it)."""
+        for logger in self.trainer.loggers:
+            if type(logger).__name__ == "WandbLogger" and self.trainer.is_global_zero:
+                logger.experiment.summary["trainer/global_step"] = self.trainer.global_step
+                logger.experiment.summary["global_step"] = self.trainer.global_step
+
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        if getattr(self, "_resumed_at", None) is not None:
+            loop = self.trainer.fit_loop.epoch_loop
+            if getattr(loop, "_batches_that_stepped", None) is not None:
+                loop._batches_that_stepped = self._resumed_at
+            self._resumed_at = None
         torch.manual_seed(mix_seed(self.seed, DROPOUT, int(batch["sample"][0])))  # LoRA dropout
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
