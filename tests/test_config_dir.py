@@ -71,4 +71,4 @@ def test_the_install_docs_example_experiment_composes(tmp_path):
     assert cfg.model.name == "tiny_pretrained" and cfg.benchmark.name == "my_cats"
     assert cfg.benchmark.root == "/data/my_sketches" and cfg.benchmark.only is None
     assert cfg.sampler.num_inference_steps == 10 and list(cfg.tags) == ["mine"]
-    assert list(cfg.methods) == ["svd", "t2v_plain", "full"]  # from the shipped tiny_table1
+    assert list(cfg.methods) == ["svd", "t2v_plain", "full", "official"]  # from the shipped tiny_table1

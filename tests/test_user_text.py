@@ -143,7 +143,7 @@ def test_the_page_never_evaluates_user_text(served, tmp_path):
     draw_sketch(96).save(upload)
     client = Client(url + "/", verbose=False, download_files=str(tmp_path / "downloads"))
     status, gif, *_ = client.predict(
-        handle_file(str(upload)), None, prompt, 0.5, 2, 2, False, "0", "tiny", api_name="/run_tracked"
+        handle_file(str(upload)), None, prompt, 0.5, 2, 2, False, "0", "tiny", api_name="/run_live"
     )
     assert status.startswith("Done in"), status
     (run,) = [p for p in app.results.iterdir() if p.name.startswith("run-")]
