@@ -27,6 +27,7 @@ LAYER_OF = {
     "flipsketch.atomic": "foundation",
     "flipsketch.tracking": "foundation",
     "flipsketch.config": "foundation",
+    "flipsketch.threads": "foundation",  # the torch thread count every entry point uses
     "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe  # the sampler settings' dataclass (defaults written once)
     "flipsketch.cli": "harness",  # config composition + the console-main builder: not a CLI itself
     "flipsketch.sweeps": "harness",

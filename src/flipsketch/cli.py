@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .config import register_configs
 from .errors import UserError, report_user_errors
+from .threads import config_threads, use_threads
 from .tracking import finish_wandb
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -528,6 +529,7 @@ def cli_main(
         cfg = compose_config(config_name, argv)
         if check is not None:
             run_check(check, cfg)  # every check, before any model is built
+        use_threads(config_threads(cfg))
         return _run_direct(lambda: task(cfg, argv), on_exit)
 
     return main
@@ -559,6 +561,7 @@ def _hydra_entry(config_name, task, check, result, job_metrics, on_exit) -> Call
         try:
             if check is not None:
                 run_check(check, cfg)
+            use_threads(config_threads(cfg))
             _record_start(config_name)
             out = task(cfg)
             value = result(cfg, out) if result is not None else None

@@ -57,7 +57,7 @@ def build_scorers(cfg: DictConfig, device) -> tuple:
 def check(cfg: DictConfig) -> None:
     """Everything checkable without building a model or writing a file: settings and their
     types, every method name and variant, the benchmark's files, the samples folder."""
-    from ..checks import as_bool, as_int, as_str, check_out_dir, reject_nonfinite
+    from ..checks import as_bool, as_str, check_out_dir, reject_nonfinite
     from ..config import SamplerConfig
     from ..models.loaders import resolve_device
     from ..models.registry import check_model_config
@@ -73,8 +73,10 @@ def check(cfg: DictConfig) -> None:
     check_model_config(cfg.model)
     for key in ("overwrite", "progress"):
         as_bool(cfg.get(key, False), key)
-    if cfg.get("torch_threads") not in (None, ""):
-        as_int(cfg.torch_threads, "torch_threads", 1, 1024)
+    from ..threads import parse_threads
+
+    parse_threads(cfg.get("threads"), "threads")
+    parse_threads(cfg.get("torch_threads"), "torch_threads")
     resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
     check_benchmark(cfg.benchmark)
     check_out_dir(cfg.samples_dir, "samples_dir")
@@ -119,7 +121,7 @@ def evaluate(cfg: DictConfig) -> dict:
         t2v_scorer=t2v_scorer,
         overwrite=bool(cfg.overwrite),
     )
-    threads = _set_threads(cfg.get("torch_threads"))
+    threads = _set_threads(cfg)
     wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
     try:
         rows = evaluator.run()
@@ -165,7 +167,9 @@ def evaluate(cfg: DictConfig) -> dict:
     finally:
         if wb is not None:
             wb.finish()
-        _set_threads(threads)
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def sheets_markdown(sheets: dict, run_dir: Path, seed: int) -> str:
@@ -214,12 +218,13 @@ def _n(k: int, word: str) -> str:
     return f"{k} {word}{'' if k == 1 else ('es' if word.endswith('h') else 's')}"
 
 
-def _set_threads(n) -> int | None:
-    """Set torch's CPU thread count (None: leave it); returns the previous count to restore."""
-    if n in (None, ""):
-        return None
+def _set_threads(cfg) -> int:
+    """Set torch's CPU thread count for the run by `flipsketch.threads` (`threads`, or its older
+    name `torch_threads`; auto: the cores free at start); returns the previous count to restore."""
     import torch
 
+    from ..threads import config_threads, use_threads
+
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
+    use_threads(config_threads(cfg))
     return before
