@@ -92,3 +92,11 @@ def test_every_task_config_has_threads(name):
 
         register_gen_defaults()
     assert compose_config(name, ["threads=3"]).threads == 3
+
+
+def test_running_now_is_the_median_of_a_few_reads_less_this_process(monkeypatch):
+    reads = iter([1, 9, 1, 2, 1])  # one passing burst does not count
+    monkeypatch.setattr(threads, "_procs_running", lambda: next(reads))
+    assert threads._running_now(gap_s=0.0) == 0
+    monkeypatch.setattr(threads, "_procs_running", lambda: None)
+    assert threads._running_now(gap_s=0.0) is None

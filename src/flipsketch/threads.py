@@ -31,16 +31,31 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _running_now() -> int | None:
-    """Runnable tasks on the machine now (/proc/stat's procs_running), this one excluded."""
+def _procs_running() -> int | None:
     try:
         with open("/proc/stat", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("procs_running"):
-                    return max(0, int(line.split()[1]) - 1)
+                    return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _running_now(samples: int = 5, gap_s: float = 0.01) -> int | None:
+    """Runnable tasks on the machine now (/proc/stat's procs_running, the median of a few reads
+    10 ms apart so that a passing kernel thread does not count), this process excluded."""
+    import time
+
+    seen = []
+    for k in range(samples):
+        n = _procs_running()
+        if n is None:
+            return None
+        seen.append(n)
+        if k + 1 < samples:
+            time.sleep(gap_s)
+    return max(0, sorted(seen)[len(seen) // 2] - 1)
 
 
 def busy_cores() -> float:

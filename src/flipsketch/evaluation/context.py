@@ -35,7 +35,10 @@ class EvalContext:
             from ..pipeline import FlipSketchPipeline
 
             self._pipeline = FlipSketchPipeline(
-                self.components(), SamplerConfig.from_dict(self.sampler_dict()), self.device
+                self.components(),
+                SamplerConfig.from_dict(self.sampler_dict()),
+                self.device,
+                reuse=bool(self.cfg.get("reuse_sketch", True)),  # frozen weights: once per sketch
             )
         return self._pipeline
 

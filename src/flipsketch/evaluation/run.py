@@ -57,7 +57,7 @@ def build_scorers(cfg: DictConfig, device) -> tuple:
 def check(cfg: DictConfig) -> None:
     """Everything checkable without building a model or writing a file: settings and their
     types, every method name and variant, the benchmark's files, the samples folder."""
-    from ..checks import as_bool, as_str, check_out_dir, reject_nonfinite
+    from ..checks import as_bool, as_int, as_str, check_out_dir, reject_nonfinite
     from ..config import SamplerConfig
     from ..models.loaders import resolve_device
     from ..models.registry import check_model_config
@@ -77,6 +77,8 @@ def check(cfg: DictConfig) -> None:
 
     parse_threads(cfg.get("threads"), "threads")
     parse_threads(cfg.get("torch_threads"), "torch_threads")
+    as_int(cfg.get("batch_seeds", 1), "batch_seeds", 1, 1024)
+    as_bool(cfg.get("reuse_sketch", True), "reuse_sketch")
     resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
     check_benchmark(cfg.benchmark)
     check_out_dir(cfg.samples_dir, "samples_dir")
@@ -120,6 +122,7 @@ def evaluate(cfg: DictConfig) -> dict:
         policy=policy,
         t2v_scorer=t2v_scorer,
         overwrite=bool(cfg.overwrite),
+        batch_seeds=int(cfg.get("batch_seeds", 1) or 1),
     )
     threads = _set_threads(cfg)
     wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
