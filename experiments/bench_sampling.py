@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument(
         "--only",
         default=None,
-        help="comma-separated row names (or words in them): time only those rows, beside plain",
+        help="row names (or words in them) separated by '|': time only those rows, beside plain",
     )
     ap.add_argument("--repeats", type=int, default=1, help="rounds; each round times every row once")
     ap.add_argument("--resolution", type=int, default=None, help="model resolution (default: the model's)")
@@ -106,7 +106,7 @@ def main() -> None:
     )
     if args.only:
         keep = {next(iter(variants))}  # plain: the ratios' denominator
-        for w in (w.strip() for w in args.only.split(",") if w.strip()):
+        for w in (w.strip() for w in args.only.split("|") if w.strip()):
             keep |= {w} if w in variants else {k for k in variants if w in k}
         variants = {k: v for k, v in variants.items() if k in keep}
     # interleaved rounds: every row once per round, so a change in the machine's load hits all rows
