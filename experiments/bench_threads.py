@@ -4,7 +4,7 @@ A default `flipsketch-animate` sample (model tiny_pretrained, its sampler preset
 timed in one process with 1 thread, 2 threads and the count `flipsketch.threads` picks ("auto"),
 interleaved (1, 2, auto, 1, 2, auto, ...) so that changes in the machine's load hit every count
 alike; first as the machine is ("as is"), then with `--busy` extra busy-loop processes running.
-The outputs of every count are checked bit-identical. Prints one Markdown table (docs/benchmarks.md).
+Whether each count's frames equal the first (1-thread) run's is reported. Prints one Markdown table (docs/benchmarks.md).
 
   python experiments/bench_threads.py --repeats 3 --busy 1
 """
@@ -60,6 +60,7 @@ def main() -> None:
             cores, busy = available_cores(), busy_cores()
             auto = auto_threads(cores, busy)
             times: dict[str, list[float]] = {}
+            identical: dict[str, bool] = {}
             for _ in range(args.repeats):
                 for label, n in [*((str(c), c) for c in args.counts), (f"auto ({auto})", auto)]:
                     torch.set_num_threads(n)
@@ -68,8 +69,12 @@ def main() -> None:
                     times.setdefault(label, []).append(time.perf_counter() - t0)
                     if ref is None:
                         ref = out.frames
-                    assert (out.frames == ref).all(), f"{label} threads: frames differ"
-                    print(f"  {cond}, {label}: {times[label][-1]:.1f} s", flush=True)
+                    same = bool((out.frames == ref).all())
+                    identical[label] = identical.get(label, True) and same
+                    print(
+                        f"  {cond}, {label}: {times[label][-1]:.1f} s (frames as 1 thread's: {same})",
+                        flush=True,
+                    )
         finally:
             for p in procs:
                 p.kill()
@@ -80,9 +85,14 @@ def main() -> None:
                 (cond, f"{cores} cores, {busy:.1f} busy at start", label, v, statistics.median(v) / best)
             )
     print(f"torch {torch.__version__}, overrides {args.overrides or 'none'}, repeats {args.repeats}")
-    print("| machine | seen at start | threads | median s | min s | x best |\n|---|---|---|---|---|---|")
-    for cond, seen, label, v, ratio in rows:
-        print(f"| {cond} | {seen} | {label} | {statistics.median(v):.1f} | {min(v):.1f} | {ratio:.2f} |")
+    print(
+        "| machine | seen at start | threads | median s | min s | x best | frames = 1 thread's |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    for cond, seen, label, v, ratio, same in rows:
+        print(
+            f"| {cond} | {seen} | {label} | {statistics.median(v):.1f} | {min(v):.1f} | {ratio:.2f} | {same} |"
+        )
 
 
 if __name__ == "__main__":
