@@ -82,7 +82,14 @@ def main() -> None:
         best = min(statistics.median(v) for v in times.values())
         for label, v in times.items():
             rows.append(
-                (cond, f"{cores} cores, {busy:.1f} busy at start", label, v, statistics.median(v) / best)
+                (
+                    cond,
+                    f"{cores} cores, {busy:.1f} busy",
+                    label,
+                    v,
+                    statistics.median(v) / best,
+                    identical[label],
+                )
             )
     print(f"torch {torch.__version__}, overrides {args.overrides or 'none'}, repeats {args.repeats}")
     print(
