@@ -51,7 +51,9 @@ class Evaluator:
     batch_seeds: int = 1  # seeds of one item a FlipSketch variant samples in one pipeline call
     counts: dict = field(default_factory=lambda: {"generated": 0, "skipped": 0, "rescored": 0})
     _ready: set = field(default_factory=set)
-    _batched: dict = field(default_factory=dict)  # seed -> (frames, seconds) sampled with the item's other seeds
+    _batched: dict = field(
+        default_factory=dict
+    )  # seed -> (frames, seconds) sampled with the item's other seeds
     _scored: dict = field(default_factory=dict)  # (method, item) -> scored frames of the first seed
 
     def method_dir(self, m: Method) -> Path:
