@@ -44,7 +44,7 @@ def variants() -> dict[str, dict]:
         "plain text-to-video": dict(reference_frame=False),
         "flipsketch, align off": dict(align=False),
         "flipsketch, align off, batched": dict(align=False, batch_streams=True),
-        "sampler=fast (align 3x)": dict(align_iters=3, align_lr=3.3e-3),
+        "sampler=fast (align 1x)": dict(align_iters=1, align_lr=1e-2),
         "paper alignment (10x)": dict(align_iters=10, align_lr=1e-3),
     }
 

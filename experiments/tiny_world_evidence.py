@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--out", default="logs/tiny_world_evidence", help="run folder (videos are reused on rerun)"
     )
-    p.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    p.add_argument(
+        "--threads", default="auto", help="torch threads per process (default auto: the cores free at start)"
+    )
     p.add_argument(
         "--jobs", type=int, default=1, help="sample in N processes (1 thread each), sketches split among them"
     )
@@ -187,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")
 
     from flipsketch.evaluation import run_eval
+    from flipsketch.threads import use_threads
+
+    threads = use_threads(a.threads, "--threads")  # chosen once, before our own work adds to the load
     from flipsketch.evaluation.benchmark import load_benchmark
 
     out = Path(a.out).resolve()
@@ -197,13 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         f"methods=[{','.join(a.methods)}]",
         f"sampler.num_inference_steps={a.steps}",
         f"seeds=[{','.join(str(s) for s in a.seeds)}]",
-        f"torch_threads={a.threads}",
+        f"threads={threads}",
         f"paths.log_dir={out}",
         f"paths.output_dir={out}",
         *a.overrides,
     ]
     if a.only is not None:  # a worker of --jobs: its share of the sketches, then exit
-        run_eval([*overrides, f"benchmark.only=[{a.only}]", "torch_threads=1"])
+        run_eval([*overrides, f"benchmark.only=[{a.only}]", "threads=1"])
         return 0
     if missing := {"full", "no_composition", "t2v_plain"} - set(a.methods):
         p.error(f"--methods needs {', '.join(sorted(missing))}")  # one line, exit code 2

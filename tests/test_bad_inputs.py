@@ -246,6 +246,7 @@ EVAL = [
     (["methods=[fulll]"], "did you mean full?"),
     (["seeds=[0,0]"], "seed twice"),
     (["torch_threads=abc"], "torch_threads must be an integer"),
+    (["threads=0"], "threads must be an integer >= 1 or auto"),
     (["benchmark.only=[zzz]"], "no item(s) ['zzz']"),
     (
         ["benchmark.only=null", "benchmark.items=[{{sketch: /nonexistent.png, prompt: a cat}}]"],

@@ -244,3 +244,39 @@ def test_cache_key_follows_the_weight_files_not_only_the_config(tmp_path):
     assert model_settings(cfg)["weights"] != first["weights"]
     shipped = model_settings(OmegaConf.create({"model": {"name": "tiny_pretrained", "path": None}}))
     assert any(k.endswith("diffusion_pytorch_model.safetensors") for k in shipped["weights"])
+
+
+def test_reuse_sketch_and_batch_seeds_keep_the_metrics(tmp_path):
+    """reuse_sketch (inversion, prompts, reference stream once per sketch) gives bit-identical videos
+    and identical metrics; batch_seeds=2 samples both seeds in one call (float32 rounding aside)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    base = [*FAST, "seeds=[0,1]", "methods=[full]", "logger=none", f"paths.log_dir={tmp_path}"]
+    runs = {}
+    for name, extra in {"fresh": ["reuse_sketch=false"], "reuse": [], "batched": ["batch_seeds=2"]}.items():
+        runs[name] = run_eval(
+            [
+                *base,
+                *extra,
+                f"samples_dir={tmp_path / name}",
+                f"paths.output_dir={tmp_path / ('run-' + name)}",
+            ]
+        )
+
+    def metrics(res):
+        return [{k: r[k] for k in ("method", "seed", "s2v", "t2v", "chamfer", "motion")} for r in res["rows"]]
+
+    def frames(row):
+        folder = Path(row["folder"]) / "frames"
+        return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
+
+    assert metrics(runs["reuse"]) == metrics(runs["fresh"])  # identical, not close
+    for a, b in zip(runs["fresh"]["rows"], runs["reuse"]["rows"], strict=True):
+        fa, fb = frames(a), frames(b)
+        assert len(fa) == len(fb) > 0 and all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
+    assert [r["status"] for r in runs["batched"]["rows"]] == ["generated"] * 2
+    for a, b in zip(metrics(runs["fresh"]), metrics(runs["batched"]), strict=True):
+        assert (a["method"], a["seed"]) == (b["method"], b["seed"])
+        assert abs(a["s2v"] - b["s2v"]) < 1e-2 and abs(a["t2v"] - b["t2v"]) < 1e-2

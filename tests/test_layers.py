@@ -29,6 +29,7 @@ LAYER_OF = {
     "flipsketch.config": "foundation",
     "flipsketch.resources": "foundation",  # where conf/ and the shipped files are (checkout or wheel)
     "flipsketch.fonts": "foundation",  # the label font of every picture (contact sheets, sweep plots)
+    "flipsketch.threads": "foundation",  # the torch thread count every entry point uses
     "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe  # the sampler settings' dataclass (defaults written once)
     "flipsketch.cli": "harness",  # config composition + the console-main builder: not a CLI itself
     "flipsketch.sweeps": "harness",

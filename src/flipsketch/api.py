@@ -150,15 +150,22 @@ class FlipSketchPipeline(DiffusionPipeline):
         self.model_name, self.model_source = model_name, model_source
         self.model_info = dict(model_info or {})
         self._device_override: torch.device | None = None
+        self.sketch_cache = None  # a pipeline.SketchCache shared by every call (from_components(reuse=True))
 
     # ------------------------------------------------------------------ building
     @classmethod
     def from_components(
-        cls, components: Components, sampler: SamplerConfig | str | dict | None = None, device=None
+        cls,
+        components: Components,
+        sampler: SamplerConfig | str | dict | None = None,
+        device=None,
+        reuse: bool = False,
     ) -> FlipSketchPipeline:
         """The pipeline over a model built by `flipsketch.models.build_model` (its modules are
         shared, not copied). `device`: where latents live when the modules are split between devices
-        (the command line's cpu_offload); None: the modules' own device."""
+        (the command line's cpu_offload); None: the modules' own device. `reuse`: keep a SketchCache
+        (prompt embeddings, inversion, reference stream once per sketch; bit-identical outputs) for
+        many calls on frozen weights, as evaluation makes."""
         pipe = cls(
             components.unet,
             components.vae,
@@ -172,6 +179,10 @@ class FlipSketchPipeline(DiffusionPipeline):
             model_info=components.info,
         )
         pipe._device_override = torch.device(device) if device is not None else None
+        if reuse:
+            from .pipeline import SketchCache
+
+            pipe.sketch_cache = SketchCache()
         return pipe
 
     @classmethod
@@ -366,6 +377,7 @@ class FlipSketchPipeline(DiffusionPipeline):
             image = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
         progress = not bool(getattr(self, "_progress_bar_config", {}).get("disable", False))
         core = SamplerCore(self.flipsketch_components(), cfg, device=self.sampling_device)
+        core.cache = self.sketch_cache
         res = core(
             image,
             prompt,

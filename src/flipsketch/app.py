@@ -629,6 +629,9 @@ def serve(argv: list[str]) -> int:
         raise UserError("the web app needs gradio: run `make app` (pip install -e '.[app]')") from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings, overrides = split_app_args(argv)
+    from .threads import config_threads, use_threads
+
+    use_threads(config_threads(compose(overrides)))  # once, at start (threads= as flipsketch-animate's)
     results = Path(settings["results"]) if settings["results"] else default_results_dir()
     app = FlipSketchApp(overrides, results, settings["keep"], settings["max_upload"])
     demo = build_demo(app)

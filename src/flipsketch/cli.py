@@ -22,6 +22,7 @@ from pathlib import Path
 from .config import register_configs
 from .errors import UserError, as_disk_full, report_user_errors
 from .resources import CONF_DIR
+from .threads import config_threads, use_threads
 from .tracking import finish_wandb
 
 MAX_PRECHECKED_JOBS = 64  # a multirun's first jobs are composed and checked up front
@@ -823,6 +824,7 @@ def cli_main(
         cfg = compose_config(config_name, argv)
         if check is not None:
             run_check(check, cfg)  # every check, before any model is built
+        use_threads(config_threads(cfg))
         return _run_direct(lambda: task(cfg, argv), on_exit)
 
     return main
@@ -854,6 +856,7 @@ def _hydra_entry(config_name, task, check, result, job_metrics, on_exit) -> Call
         try:
             if check is not None:
                 run_check(check, cfg)
+            use_threads(config_threads(cfg))
             _record_start(config_name)
             out = task(cfg)
             value = result(cfg, out) if result is not None else None

@@ -47,7 +47,6 @@ PROFILES = {
             "seeds=[0]",
             "sampler=tiny_world",  # 10 steps, stronger alignment (conf/sampler/tiny_world.yaml)
         ],
-        "threads": 2,
     },
     "tiny": {
         "train": [
@@ -60,7 +59,6 @@ PROFILES = {
             "methods=[full,no_align,no_composition,t2v_plain]",  # only that the stages connect
             "benchmark.only=[cat]",
         ],
-        "threads": 1,  # tiny ops gain nothing from threads and stall on busy cores
     },
 }
 
@@ -107,11 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         "--model", choices=sorted(PROFILES), default="tiny_pretrained", help="default: tiny_pretrained"
     )
     p.add_argument("--out", default="logs/demo", help="parent folder of the run folder (default logs/demo)")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="torch CPU threads (default auto: the cores free at start, flipsketch.threads)",
+    )
     a = p.parse_args(sys.argv[1:] if argv is None else list(argv))
     import os
 
-    import torch
+    from .threads import use_threads
 
+    threads = use_threads(a.threads, "--threads")  # chosen once: later stages would see our own load
     prof = PROFILES[a.model]
     if a.model == "tiny_pretrained":  # fail in one line before any work when the weights are absent
         from .errors import MissingWeightsError
@@ -124,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
             )
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
-    torch.set_num_threads(prof["threads"])
     root = Path(a.out) / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     root.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 *prof["eval"],
                 f"model.lora={Path(lora).resolve()}",
-                f"torch_threads={prof['threads']}",
+                f"threads={threads}",
                 f"paths.log_dir={root.resolve()}",
                 f"paths.output_dir={(root / 'eval').resolve()}",
                 "logger=wandb",

@@ -63,7 +63,7 @@ Usage (Hydra overrides, key=value):
 Common settings (conf/eval.yaml):
   methods=[full,no_alignment,...] (names from variants= and baseline=)  seeds=[0,1,2]
   sampler.* (as flipsketch-animate; the model's default preset unless sampler= is given)
-  benchmark.only=[cat,fish]  device=auto|cpu|cuda  dtype=auto  torch_threads=N  overwrite=false
+  benchmark.only=[cat,fish]  device=auto|cpu|cuda  dtype=auto  threads=auto|N  overwrite=false
   metrics.t2v=xclip|clip  metrics.postprocess=binarize|grey  metrics.frames=N  metrics.include_frame0=false
     (one scoring policy for every method, written in the table header)
   logger=wandb|none (WANDB_MODE=online|offline|disabled; offline when unset)

@@ -232,9 +232,45 @@ class ReferenceStep:
         return eps[:1] + self.guidance_scale * (eps[1:] - eps[:1])
 
 
+class SketchCache:
+    """What is the same for every seed, prompt and method of one sketch, computed once
+    (`FlipSketchPipeline(..., reuse=True)`): the prompts' embeddings, the inverted reference latent
+    z_T^ref per (sketch, steps, inversion switches), and the reference stream's noise predictions
+    and saved query/key per step (it denoises the sketch with the empty prompt, whatever the prompt,
+    seed, lambda or composition switches). Outputs are bit-identical to computing them again: the
+    same calls on the same inputs. Only for a model whose weights do not change while the cache lives
+    (evaluation); the reference stream is kept while its tensors fit in `max_bytes`."""
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
+        self.prompts: dict[tuple[str, str], torch.Tensor] = {}
+        self.latents: dict[tuple, torch.Tensor] = {}
+        self.streams: dict[tuple, dict[int, tuple[torch.Tensor, dict | None]]] = {}
+        self.hits = {"prompts": 0, "inversions": 0, "reference_steps": 0}
+
+    def keep_step(self, key: tuple, i: int, eps: torch.Tensor, store: dict | None) -> None:
+        size = eps.numel() * eps.element_size()
+        size += sum(t.numel() * t.element_size() for t in (store or {}).values())
+        if self.bytes + size > self.max_bytes:
+            return
+        self.bytes += size
+        self.streams.setdefault(key, {})[i] = (eps, store)
+
+
+def _image_key(image: Image.Image) -> tuple:
+    import hashlib
+
+    return (image.mode, image.size, hashlib.sha256(image.tobytes()).hexdigest())
+
+
 class FlipSketchPipeline:
-    def __init__(self, components: Components, config: SamplerConfig | None = None, device=None):
+    def __init__(
+        self, components: Components, config: SamplerConfig | None = None, device=None, reuse: bool = False
+    ):
         self.c = components
+        # reuse=True: SketchCache (evaluation: many seeds and methods of one sketch, frozen weights)
+        self.cache = SketchCache() if reuse else None
         self.config = config or SamplerConfig()
         self.config.validate()
         self.device = torch.device(device) if device else next(components.unet.parameters()).device
@@ -400,14 +436,16 @@ class FlipSketchPipeline:
                     f"got {tuple(latents.shape)}"
                 )
         t0 = time.perf_counter()
-        counter = _CallCounter(self.c.unet)  # every UNet call (measure_alignment adds one per align step)
+        counter = _CallCounter(
+            self.c.unet
+        )  # every UNet call (measure_alignment adds one, at the last align step)
         stats: dict = {"align_losses": [], "batched_steps": 0}
         self.controller.reset_counters()
         bar = None
         try:
             with self.composition(cfg):
                 # 2. prompts: [negative, empty, prompt]; the main stream's batch is [uncond, cond] x b
-                neg_emb, empty_emb, cond_emb = self.encode_prompt([cfg.negative_prompt, "", prompt]).split(1)
+                neg_emb, empty_emb, cond_emb = self._prompt_embeddings(cfg.negative_prompt, prompt)
                 main_emb = cond_emb.expand(b, -1, -1)
                 if cfg.guidance_scale > 1.0:
                     main_emb = torch.cat([neg_emb.expand(b, -1, -1), main_emb])
@@ -416,7 +454,7 @@ class FlipSketchPipeline:
                 image, ref = None, None
                 if cfg.reference_frame:
                     image = self._sketch_image(sketch, cfg)
-                    ref = self.invert(self.encode_sketch(image, cfg, seeds[0]), empty_emb, cfg)
+                    ref, inv_key = self._reference_latent(image, empty_emb, cfg, seeds[0])
                 calls_after_inversion = counter.calls
                 reference_latent = None if ref is None else ref.clone()
 
@@ -439,6 +477,19 @@ class FlipSketchPipeline:
                     else None
                 )
                 bar = _Progress(progress, cfg, b, plan, on_progress)
+                stream_key = None  # the reference stream's steps in the SketchCache
+                if ref is not None and self.cache is not None:
+                    stream_key = (
+                        inv_key,
+                        tuple(int(t) for t in sched.timesteps),
+                        n,
+                        plan.decay,
+                        plan.ref_until,
+                        plan.reference_cfg_pass,
+                        cfg.guidance_scale if plan.reference_cfg_pass else None,
+                        cfg.faithful.reference_video,
+                        cfg.batch_streams,
+                    )
 
                 # 6. denoising loop
                 for i, t in enumerate(sched.timesteps):
@@ -453,11 +504,12 @@ class FlipSketchPipeline:
                             empty_emb,
                             cfg,
                             bar,
-                            measure_alignment,
+                            measure_alignment and not plan.aligns(i + 1),  # the last aligned step's
                         )
                         latents = res.latents
                         stats["align_losses"].append(res.losses)
                         stats["align_final_loss"] = res.final_loss
+                        stats["measure_seconds"] = stats.get("measure_seconds", 0.0) + res.measure_seconds
                     # 6b. the noise predictions of both streams
                     reference = None
                     if ref is not None and plan.reference_runs(i):
@@ -469,7 +521,7 @@ class FlipSketchPipeline:
                         )
                         reference = ReferenceStep(video, plan.reference_entries(i), cfg.guidance_scale)
                     eps_ref, eps, batched = self._predict_noise(
-                        i, t, latents, main_emb, empty_emb, reference, plan, cfg
+                        i, t, latents, main_emb, empty_emb, reference, plan, cfg, stream_key
                     )
                     stats["batched_steps"] += batched
                     # 6c. both streams take a DDIM step
@@ -526,6 +578,36 @@ class FlipSketchPipeline:
         cfg.validate()
         return cfg
 
+    def _prompt_embeddings(self, negative: str, prompt: str) -> tuple[torch.Tensor, ...]:
+        """(negative, empty, prompt) embeddings: one text-encoder call (or the SketchCache's)."""
+        key = (negative, prompt)
+        if self.cache is not None and key in self.cache.prompts:
+            self.cache.hits["prompts"] += 1
+            return self.cache.prompts[key].split(1)
+        emb = self.encode_prompt([negative, "", prompt])
+        if self.cache is not None:
+            self.cache.prompts[key] = emb
+        return emb.split(1)
+
+    def _reference_latent(self, image: Image.Image, empty_emb, cfg: SamplerConfig, seed: int):
+        """(z_T^ref, its SketchCache key): the sketch encoded and DDIM-inverted, or the cached one."""
+        f = cfg.faithful
+        key = (
+            _image_key(image),
+            cfg.num_inference_steps,
+            f.input_range_01,
+            f.posterior_sample_avg,
+            seed if f.posterior_sample_avg else None,  # the posterior samples are seeded
+            f.inversion_model_timestep,
+        )
+        if self.cache is not None and key in self.cache.latents:
+            self.cache.hits["inversions"] += 1
+            return self.cache.latents[key], key
+        ref = self.invert(self.encode_sketch(image, cfg, seed), empty_emb, cfg)
+        if self.cache is not None:
+            self.cache.latents[key] = ref
+        return ref, key
+
     def _sketch_image(self, sketch, cfg: SamplerConfig) -> Image.Image:
         image = (
             sketch
@@ -565,6 +647,7 @@ class FlipSketchPipeline:
         reference: ReferenceStep | None,
         plan: _Schedule,
         cfg: SamplerConfig,
+        stream_key: tuple | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor, bool]:
         """Step 6b: (the reference stream's noise or None, the main stream's guided noise, whether
         the two streams shared one UNet call). While composing (i <= tau2) the reference stream's
@@ -592,10 +675,19 @@ class FlipSketchPipeline:
                 eps_ref, eps = reference.guided(out[:r]), out[r:]
             else:
                 eps_ref = None
-                if reference is not None:
+                kept = None if stream_key is None else self.cache.streams.get(stream_key, {}).get(i)
+                if kept is not None and (kept[1] is not None or not compose):
+                    # the SketchCache's: the same call on the same reference input before
+                    eps_ref = kept[0]
+                    ctl.store.clear()
+                    ctl.store.update(kept[1] or {})
+                    self.cache.hits["reference_steps"] += 1
+                elif reference is not None:
                     video, ref_emb = reference.unet_input(empty_emb)
                     ctl.set_mode("save" if compose else "off", ref_batch=reference.entries)
                     eps_ref = reference.guided(unet(video, t, encoder_hidden_states=ref_emb).sample)
+                    if stream_key is not None:
+                        self.cache.keep_step(stream_key, i, eps_ref, dict(ctl.store) if compose else None)
                 ctl.set_mode("compose" if compose else "off", num_frames=plan.n, cond_start=main_cond_start)
                 eps = unet(x, t, encoder_hidden_states=main_emb).sample
             ctl.set_mode("off")

@@ -36,7 +36,10 @@ class EvalContext:
             from ..config import SamplerConfig
 
             self._pipeline = FlipSketchPipeline.from_components(
-                self.components(), SamplerConfig.from_dict(self.sampler_dict()), self.device
+                self.components(),
+                SamplerConfig.from_dict(self.sampler_dict()),
+                self.device,
+                reuse=bool(self.cfg.get("reuse_sketch", True)),  # frozen weights: once per sketch
             )
             self._pipeline.set_progress_bar_config(disable=not self.progress)
         return self._pipeline

@@ -74,8 +74,12 @@ def check(cfg: DictConfig) -> None:
     check_model_config(cfg.model)
     for key in ("overwrite", "progress"):
         as_bool(cfg.get(key, False), key)
-    if cfg.get("torch_threads") not in (None, ""):
-        as_int(cfg.torch_threads, "torch_threads", 1, 1024)
+    from ..threads import parse_threads
+
+    parse_threads(cfg.get("threads"), "threads")
+    parse_threads(cfg.get("torch_threads"), "torch_threads")
+    as_int(cfg.get("batch_seeds", 1), "batch_seeds", 1, 1024)
+    as_bool(cfg.get("reuse_sketch", True), "reuse_sketch")
     resolve_device(as_str(cfg.device, "device"), as_str(cfg.dtype, "dtype"))
     Shard.of(cfg)
     check_benchmark(cfg.benchmark)
@@ -136,18 +140,19 @@ def evaluate(cfg: DictConfig) -> dict:
         policy=policy,
         t2v_scorer=t2v_scorer,
         overwrite=bool(cfg.overwrite),
+        batch_seeds=int(cfg.get("batch_seeds", 1) or 1),
     )
-    threads = _set_threads(cfg.get("torch_threads"))
+    threads = _set_threads(cfg)
     if shard.active:  # sharded (evaluation.shard): this worker's units, then gather or stop
         try:
             mine = run_shard(evaluator, shard) if shard.samples else []
             if shard.gathers:
                 await_all(evaluator, shard)  # then the table over every unit, as one process would
         except BaseException:
-            _set_threads(threads)
+            _restore_threads(threads)
             raise
         if not shard.gathers:
-            _set_threads(threads)
+            _restore_threads(threads)
             print(f"{shard.describe()}: {len(mine)} unit(s) done ({evaluator.counts})")
             return shard_result(mine, evaluator, shard)
     wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
@@ -196,7 +201,9 @@ def evaluate(cfg: DictConfig) -> dict:
     finally:
         if wb is not None:
             wb.finish()
-        _set_threads(threads)
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def sheets_markdown(sheets: dict, run_dir: Path, seed: int) -> str:
@@ -245,12 +252,19 @@ def _n(k: int, word: str) -> str:
     return f"{k} {word}{'' if k == 1 else ('es' if word.endswith('h') else 's')}"
 
 
-def _set_threads(n) -> int | None:
-    """Set torch's CPU thread count (None: leave it); returns the previous count to restore."""
-    if n in (None, ""):
-        return None
+def _restore_threads(n: int) -> None:
     import torch
 
+    torch.set_num_threads(n)
+
+
+def _set_threads(cfg) -> int:
+    """Set torch's CPU thread count for the run by `flipsketch.threads` (`threads`, or its older
+    name `torch_threads`; auto: the cores free at start); returns the previous count to restore."""
+    import torch
+
+    from ..threads import config_threads, use_threads
+
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
+    use_threads(config_threads(cfg))
     return before

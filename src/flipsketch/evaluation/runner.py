@@ -48,8 +48,12 @@ class Evaluator:
     policy: ScoringPolicy = field(default_factory=ScoringPolicy)
     t2v_scorer: object = None  # XClipScorer, or None: per-frame CLIP T2V from `scorer`
     overwrite: bool = False
+    batch_seeds: int = 1  # seeds of one item a FlipSketch variant samples in one pipeline call
     counts: dict = field(default_factory=lambda: {"generated": 0, "skipped": 0, "rescored": 0})
     _ready: set = field(default_factory=set)
+    _batched: dict = field(
+        default_factory=dict
+    )  # seed -> (frames, seconds) sampled with the item's other seeds
     _scored: dict = field(default_factory=dict)  # (method, item) -> scored frames of the first seed
     select: object = None  # (method, item, seed) -> bool: the units to run (evaluation.shard); None: all
 
@@ -67,6 +71,7 @@ class Evaluator:
                 self.method_dir(m) / "settings.json", {"method": m.name, "label": m.label, **m.settings}
             )
             for item in self.items:
+                self._batched = self._sample_together(m, item)
                 for seed in self.seeds:
                     k += 1
                     if self.select is not None and not self.select(m, item, seed):
@@ -86,6 +91,36 @@ class Evaluator:
                     )
                     rows.append(row)
         return rows
+
+    def _needs_sampling(self, m: Method, item: BenchmarkItem, seed: int) -> bool:
+        folder = self.folder(m, item, seed)
+        done = self._finished(folder, m, item)
+        return done is None or (not self._same_scoring(done) and not (folder / "frames").is_dir())
+
+    def _sample_together(self, m: Method, item: BenchmarkItem) -> dict[int, tuple[np.ndarray, float]]:
+        """batch_seeds > 1: the seeds of `item` still to sample, `batch_seeds` per pipeline call
+        (FlipSketch variants only); {seed: (frames, seconds per sample)}."""
+        if self.batch_seeds <= 1 or m.kind != "variant":
+            return {}
+        todo = [s for s in self.seeds if self._needs_sampling(m, item, s)]
+        out = {}
+        for k in range(0, len(todo), self.batch_seeds):
+            chunk = todo[k : k + self.batch_seeds]
+            if len(chunk) < 2:
+                continue  # one seed: the ordinary call
+            t0 = time.perf_counter()
+            import torch
+
+            res = self.ctx.pipeline()(  # flipsketch.api: one generator per seed, as seeds=chunk draws
+                prompt=item.prompt,
+                image=item.sketch,
+                generator=[torch.Generator().manual_seed(int(s)) for s in chunk],
+                sampler=m.sampler,
+                output_type="uint8",
+            )
+            seconds = float(res.stats.get("seconds", time.perf_counter() - t0)) / len(chunk)
+            out.update({s: (res.frames[j], seconds) for j, s in enumerate(chunk)})
+        return out
 
     def run_one(self, m: Method, item: BenchmarkItem, seed: int) -> dict:
         folder = self.folder(m, item, seed)
@@ -194,6 +229,8 @@ class Evaluator:
         return read_image_folder(folder / "frames") if (folder / "frames").is_dir() else None
 
     def generate(self, m: Method, item: BenchmarkItem, seed: int) -> tuple[np.ndarray, float]:
+        if seed in self._batched:
+            return self._batched.pop(seed)  # sampled with the item's other seeds
         ctx, t0 = self.ctx, time.perf_counter()
         if m.kind == "variant":
             import torch

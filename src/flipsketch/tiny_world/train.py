@@ -23,9 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from ..errors import report_user_errors
+from ..threads import use_threads
 from .base import train_base
 from .domains import DOMAINS
 from .export import DEFAULT_OUT, export_base
@@ -53,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None, help="per step: vae/decoder 16 frames, base 4 clips")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--save-every", type=int, default=50)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--threads", default="auto", help="torch CPU threads (default auto: the cores free at start)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="vae/decoder/base: cpu or cuda (bf16 autocast on cuda)")
     p.add_argument(
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("overrides", nargs="*", help="lora stage: extra Hydra overrides for flipsketch-train")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    use_threads(a.threads, "--threads")
     run = Path(a.run)
     init = copy_init_source(Path(a.init)) if a.init else None
     try:
