@@ -56,8 +56,9 @@ CASES = {
         # the user's own folder (item 6)
         (["out={mine}"], 2, r"out=.*mine is an existing folder that flipsketch did not write"),
         (["out={tmp}/inputs"], 2, r"existing folder that flipsketch did not write"),
-        # Hydra flags and targets (item 7): animate takes no flags at all
-        (["--config-dir={cdir}"], 2, r"unknown option '--config-dir=.*'"),
+        # Hydra flags and targets (item 7): animate takes only --config-dir (a folder of your configs)
+        (["--config-dir={cdir}", "sampler.num_frames=abc"], 2, r"sampler\.num_frames must be an integer"),
+        (["--config-dir={tmp}/nowhere"], 2, r"config folder not found"),
         (["-cn", "train"], 2, r"unknown option '-cn'"),
         (["--multirun"], 2, r"unknown option '--multirun'"),
         (["model._target_=os.system"], 2, r"model\._target_='os\.system' is not allowed"),
@@ -81,8 +82,12 @@ CASES = {
         (["trainer.max_steps=abc", "--config-dir={cdir}"], 2, r"trainer\.max_steps must be an integer"),
         (["-cd", "{cdir}", "experiment=mine", "seed=-1"], 2, r"seed must be >= 0"),
         (["-cd", "{cdir}", "experiment=mine"], 2, r"dataset folder not found"),  # its own setting seen
-        (["--config-dir={tmp}/nowhere"], 2, r"--config-dir: config folder not found"),
-        (["-cd"], 2, r"-cd needs a value"),
+        (
+            ["--config-dir={tmp}/nowhere"],
+            2,
+            r"config folder not found: .*nowhere \(given with --config-dir\)",
+        ),
+        (["-cd"], 2, r"-cd needs a folder"),
         (["-cn", "eval"], 2, r"-cn is not supported: flipsketch-train always composes conf/train\.yaml"),
         (["--config-name=eval"], 2, r"--config-name is not supported"),
         (["--config-path", "{tmp}"], 2, r"--config-path is not supported"),
