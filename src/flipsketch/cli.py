@@ -805,7 +805,8 @@ def cli_main(
             if extra:
                 print("\n" + extra.replace("{program}", program or f"flipsketch-{config_name}"))
             return 0
-        argv = with_config_dirs(argv)  # --config-dir DIR: the user's configs join Hydra's search path
+        if config_name is not None:  # --config-dir DIR: the user's configs join Hydra's search path
+            argv = with_config_dirs(argv)  # (the app composes per request: a flag there is a typo)
         if hydra_main is None:  # no Hydra flags here: every option is a typo
             flags = [a for a in argv if a.startswith("-")]
             if flags:
