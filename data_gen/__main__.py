@@ -24,7 +24,6 @@ def config_from(cfg: DictConfig) -> GenConfig:
         raise UserError("no output folder: pass out=DIR") from None
     reject_nonfinite(cfg)
     raw = OmegaConf.to_container(cfg, resolve=True)
-    raw.pop("threads", None)  # the CLI's torch thread request (flipsketch.threads), not a GenConfig field
     gen = gen_config(raw)
     gen.validate()
     return gen

@@ -67,6 +67,8 @@ class GenConfig:
     # shard settings then merges (checks every clip, writes the one metadata.jsonl). docs/scale.md
     shard_index: int = 0
     shard_count: int = 1
+    # torch CPU threads of the command line (flipsketch.threads; auto: the cores free at start)
+    threads: int | str = "auto"
 
     def validate(self) -> None:
         from flipsketch.checks import as_bool, as_float, as_int

@@ -58,6 +58,13 @@ def register_gen_defaults() -> None:
     ConfigStore.instance().store(name=GEN_DEFAULTS, node=gen_defaults(), provider="data_gen")
 
 
+def _threads(value, key: str) -> int | str:
+    from flipsketch.threads import parse_threads
+
+    n = parse_threads(value, key)
+    return "auto" if n is None else n
+
+
 def gen_config(raw: dict, prefix: str = "") -> GenConfig:
     """A plain mapping of data_gen settings -> a checked GenConfig (types, ranges, unknown keys)."""
     from difflib import get_close_matches
@@ -109,6 +116,7 @@ def gen_config(raw: dict, prefix: str = "") -> GenConfig:
         progress=as_bool(get("progress"), f"{prefix}progress"),
         shard_index=as_int(get("shard_index"), f"{prefix}shard_index"),
         shard_count=as_int(get("shard_count"), f"{prefix}shard_count"),
+        threads=_threads(get("threads"), f"{prefix}threads"),
         limits=Limits(
             max_file_bytes=as_int(
                 limits.get("max_file_bytes", Limits.max_file_bytes), f"{prefix}limits.max_file_bytes"

@@ -177,18 +177,22 @@ def test_export_merged_on_a_full_disk_leaves_no_lora_and_no_folder(
     assert real is not None
 
 
-def test_data_gen_on_a_full_disk_exits_non_zero_with_only_whole_clips(small_disk, capfd):
+def _data_gen(out, size: int, frames: int, run_dir) -> int:
+    """flipsketch-data into `out` (one clip per shipped sketch, one worker); its exit code."""
     from data_gen.__main__ import main
+
+    argv = [f"out={out}", f"size={size}", f"frames={frames}", "clips_per_sketch=1", "workers=1"]
+    try:
+        return main([*argv, "progress=false", f"hydra.run.dir={run_dir}"])
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_data_gen_on_a_full_disk_exits_non_zero_with_only_whole_clips(small_disk, capfd):
 
     fill(small_disk, 150_000)  # room for a few 64x64x8 clips, not for the 17
     out = small_disk / "clips"
-    rc = None
-    try:
-        rc = main([f"out={out}", "size=64", "frames=8", "clips_per_sketch=1", "workers=1", "progress=false",
-                   f"hydra.run.dir={small_disk.parent / 'run'}"])  # fmt: skip
-    except SystemExit as exc:
-        rc = exc.code
-    assert rc == 2
+    assert _data_gen(out, 64, 8, small_disk.parent / "run") == 2
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("error:")]
     assert len(err) == 1 and err[0].startswith("error: disk full") and "clips are done" in err[0], err
     assert not _hidden(out)  # no temp file left
@@ -200,7 +204,6 @@ def test_data_gen_on_a_full_disk_exits_non_zero_with_only_whole_clips(small_disk
 
 def test_data_gen_exits_non_zero_when_clips_fail(tmp_path, capfd, monkeypatch):
     from data_gen import build
-    from data_gen.__main__ import main
 
     real = build._frames_for
     calls = {"n": 0}
@@ -213,13 +216,7 @@ def test_data_gen_exits_non_zero_when_clips_fail(tmp_path, capfd, monkeypatch):
 
     monkeypatch.setattr(build, "_frames_for", flaky)
     out = tmp_path / "clips"
-    rc = None
-    try:
-        rc = main([f"out={out}", "size=32", "frames=4", "clips_per_sketch=1", "workers=1", "progress=false",
-                   f"hydra.run.dir={tmp_path / 'run'}"])  # fmt: skip
-    except SystemExit as exc:
-        rc = exc.code
-    assert rc == 2
+    assert _data_gen(out, 32, 4, tmp_path / "run") == 2
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("error:")]
     assert len(err) == 1 and "clips failed" in err[0] and "boom" in err[0]
     report = json.loads((out / "report.json").read_text())

@@ -11,19 +11,9 @@ import pytest
 from PIL import Image
 
 from flipsketch.evaluation import run_eval
+from tests.test_eval import FAST as EVAL_FAST
 
-FAST = [
-    "experiment=tiny_ablation",
-    "benchmark.only=[cat]",
-    "seeds=[0]",
-    "sampler.num_frames=3",
-    "sampler.num_inference_steps=2",
-    "sampler.tau1=1",
-    "sampler.tau2=1",
-    "sampler.align_iters=1",
-    "methods=[full]",
-    "logger=none",
-]
+FAST = [*EVAL_FAST, "methods=[full]", "logger=none"]  # the eval tests' shortest run, one method
 
 
 def _sample(folder):

@@ -627,7 +627,6 @@ def serve(argv: list[str]) -> int:
         import gradio  # noqa: F401
     except ImportError:
         raise UserError("the web app needs gradio: run `make app` (pip install -e '.[app]')") from None
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings, overrides = split_app_args(argv)
     from .threads import config_threads, use_threads
 
@@ -635,6 +634,9 @@ def serve(argv: list[str]) -> int:
     results = Path(settings["results"]) if settings["results"] else default_results_dir()
     app = FlipSketchApp(overrides, results, settings["keep"], settings["max_upload"])
     demo = build_demo(app)
+    # the server's log, set up only once every setting was accepted (a refused start adds no handler
+    # bound to this moment's stderr)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(f"flipsketch-app: http://{settings['host']}:{settings['port']}  (Ctrl+C stops it)", flush=True)
     launch(demo, app, settings["host"], settings["port"], block=True)
     return 0
