@@ -56,3 +56,21 @@ def tiny_xclip_dir(tmp_path_factory) -> Path:
     from flipsketch.metrics import build_tiny_xclip
 
     return build_tiny_xclip(tmp_path_factory.mktemp("xclip") / "tiny-xclip", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_log_handlers_on_closed_streams():
+    """In-process CLI runs (Hydra's job logging, the app's server log) attach logging handlers to the
+    stderr of the test that ran them, which pytest's capture then closes: drop such handlers so a
+    later test's output is not a 'Logging error' traceback."""
+    import logging
+
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for lg in loggers:
+        for h in list(lg.handlers):
+            stream = getattr(h, "stream", None)
+            if isinstance(h, logging.StreamHandler) and getattr(stream, "closed", False):
+                lg.removeHandler(h)
+    yield

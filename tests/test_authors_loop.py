@@ -145,6 +145,7 @@ def test_all_faithful_switches_match_the_authors_loop(shipped):
     assert float((rebuilt - theirs).abs().max()) > 1e-2  # the switch is what closes the gap
 
 
+@pytest.mark.slow  # redundant with the fast suite's smaller tests; `make test-all` runs it
 def test_all_faithful_switches_match_the_authors_loop_with_alignment(shipped):
     sketch = draw_sketch(64)
     ours = shipped(sketch, PROMPT, seeds=[SEED], config=faithful_config(align=True), output_type="latent")

@@ -99,6 +99,7 @@ def trained_run(tmp_path_factory) -> tuple[Path, Path]:
     return run, out
 
 
+@pytest.mark.slow  # redundant with the fast suite's smaller tests; `make test-all` runs it
 def test_changed_motion_spans_are_recorded_from_the_step_they_start(tmp_path, trained_run):
     import shutil
 
@@ -196,6 +197,7 @@ def test_missing_sketch_lora_and_weights_are_one_line_errors(trained_run, tmp_pa
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # redundant with the fast suite's smaller tests; `make test-all` runs it
 def test_lora_stage_fuses_into_a_plain_unet(trained_run, tmp_path):
     import shutil
 
@@ -225,6 +227,7 @@ def test_lora_stage_fuses_into_a_plain_unet(trained_run, tmp_path):
     assert meta and not any(any(h == Path(m.get("source", "")).stem for h in HELDOUT_SKETCHES) for m in meta)
 
 
+@pytest.mark.slow  # redundant with the fast suite's smaller tests; `make test-all` runs it
 def test_a_stopped_lora_stage_resumes_and_a_changed_request_starts_afresh(trained_run, tmp_path, capsys):
     import shutil
 
@@ -356,6 +359,7 @@ def test_evidence_script_refuses_a_missing_sketch_folder_in_one_line(tmp_path):
     assert not out.exists()  # nothing half-written
 
 
+@pytest.mark.slow  # redundant with the fast suite's smaller tests; `make test-all` runs it
 def test_evidence_script_end_to_end_on_the_random_tiny_model(tmp_path, monkeypatch):
     """The evidence script's whole path (2 worker processes, reuse, still floor, attention entropy, verdicts)."""
     monkeypatch.setenv("WANDB_MODE", "offline")

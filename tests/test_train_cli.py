@@ -57,6 +57,7 @@ def test_tiny_smoke_end_to_end_with_wandb_offline(tmp_path):
     assert any(p.abs().sum() > 0 for n, p in comps.unet.named_parameters() if "lora_B" in n)
 
 
+@pytest.mark.slow  # redundant with the fast suite's smaller tests; `make test-all` runs it
 def test_user_errors_are_one_line_and_exit_2(tmp_path):
     proc = train_cli(
         tmp_path,
