@@ -126,6 +126,7 @@ def test_an_svg_upload_is_animated_and_previewed(app, tmp_path):
     assert "not allowed" in status and "\n" not in status
 
 
+@pytest.mark.slow  # a fast-suite test covers the same path more cheaply; `make test-all` runs it
 def test_the_run_reports_progress_through_every_step(app, sketch_png):
     seen = []
     status = app.run(str(sketch_png), None, "upload", "a ball", 0.5, 3, 3, True, "0, 1", "tiny",

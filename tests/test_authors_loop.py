@@ -133,6 +133,7 @@ def faithful_config(align: bool) -> SamplerConfig:
     )
 
 
+@pytest.mark.slow  # a fast-suite test covers the same path more cheaply; `make test-all` runs it
 def test_all_faithful_switches_match_the_authors_loop(shipped):
     sketch = draw_sketch(64)
     cfg = faithful_config(align=False)

@@ -41,6 +41,7 @@ def _train(tmp_path, monkeypatch, *overrides):
     return main(argv)
 
 
+@pytest.mark.slow  # a fast-suite test covers the same path more cheaply; `make test-all` runs it
 def test_a_resumed_run_continues_in_its_folder(tmp_path, monkeypatch, capsys):
     assert _train(tmp_path, monkeypatch, "trainer.max_steps=4") == 0
     (run,) = (tmp_path / "train" / "runs").iterdir()

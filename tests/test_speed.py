@@ -38,8 +38,13 @@ def _pair(comps, **over):
     [
         {},  # alignment, composition, the reference video decaying: batched at step 0
         {"reference_decay": False, "align": False, "tau2": 4},  # every step batched
-        {"reference_decay": False, "faithful": {"reference_cfg_pass": True, "reference_video": True}},
-        {"compose_spatial": False, "lambda_": 1.0, "reference_decay": False},
+        pytest.param(  # slow: the two cases above batch the same calls in the fast suite
+            {"reference_decay": False, "faithful": {"reference_cfg_pass": True, "reference_video": True}},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            {"compose_spatial": False, "lambda_": 1.0, "reference_decay": False}, marks=pytest.mark.slow
+        ),
     ],
 )
 def test_batched_streams_equal_two_calls_in_float64(tiny64, over):

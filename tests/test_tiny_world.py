@@ -116,6 +116,7 @@ def test_changed_motion_spans_are_recorded_from_the_step_they_start(tmp_path, tr
     write_model_card(run, out)  # the module's export keeps its own card
 
 
+@pytest.mark.slow  # a fast-suite test covers the same path more cheaply; `make test-all` runs it
 def test_stages_resume_and_record_progress(trained_run):
     run, _ = trained_run
     vae = json.loads((run / "vae" / "progress.json").read_text())
