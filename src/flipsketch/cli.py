@@ -505,10 +505,9 @@ def hydra_argv(argv: list[str]) -> list[str]:
     return [f"{n}={v}" if v is not None else n for n, v in flags] + overrides
 
 
-def _check_flags(config_name: str, flags: list[tuple[str, str | None]]) -> list[str]:
+def _check_flags(config_name: str, flags: list[tuple[str, str | None]]) -> None:
     """Refuse the Hydra flags that would run something else than conf/<config_name>.yaml (or load a
-    pickle); -> the overrides that stand for --config-dir (so that the precheck sees its configs)."""
-    extra = []
+    pickle). --config-dir never gets here: `with_config_dirs` made it a hydra.searchpath override."""
     for name, value in flags:
         if name not in HYDRA_FLAGS:
             raise UserError(_unknown_option(name, "sampler.lambda_=0.3"))
@@ -524,19 +523,6 @@ def _check_flags(config_name: str, flags: list[tuple[str, str | None]]) -> list[
             )
         if name in ("-c", "--cfg") and value not in ("job", "hydra", "all"):
             raise UserError(f"{name} takes job, hydra or all, got {value!r}")
-        if name in ("-cd", "--config-dir"):
-            folder = Path(str(value)).expanduser()
-            if not folder.is_dir():
-                raise UserError(f"{name}: config folder not found: {folder}")
-            extra.append(f"hydra.searchpath=[{literal_path(folder)}]")
-    return extra
-
-
-def literal_path(folder: Path) -> str:
-    """`file://FOLDER` as a quoted Hydra value."""
-    from hydra.core.override_parser.types import Quote, QuotedString
-
-    return QuotedString(text="file://" + str(folder.absolute()), quote=Quote.single).with_quotes()
 
 
 def _sweep_jobs(overrides: list[str]) -> list[list[str]] | None:
@@ -560,7 +546,7 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
     from omegaconf.errors import OmegaConfBaseException
 
     flags, overrides = split_flags(argv)
-    extra = _check_flags(config_name, flags)
+    _check_flags(config_name, flags)
     names = {n for n, _ in flags}
     if names & _PASS_FLAGS:
         return None  # Hydra prints its own page; nothing is composed or written
@@ -568,14 +554,14 @@ def precheck(config_name: str, argv: list[str], check: Callable | None) -> Path 
     jobs = _sweep_jobs(overrides) if multirun else [overrides]
     if names & _SHOW_FLAGS:  # --cfg job, --info: the config is printed, nothing written; still one line
         for job in (jobs or [[o for o in overrides if "," not in o.partition("=")[2]]])[:MAX_PRECHECKED_JOBS]:
-            compose_config(config_name, [*job, *extra], return_hydra_config=True)
+            compose_config(config_name, job, return_hydra_config=True)
         return None
     if jobs is None:  # e.g. an optuna search space: compose the plain overrides only
         jobs = [[o for o in overrides if "," not in o.partition("=")[2]]]
         check = None
     anchor = None
     for job in jobs[:MAX_PRECHECKED_JOBS]:
-        cfg = compose_config(config_name, [*job, *extra], return_hydra_config=True)
+        cfg = compose_config(config_name, job, return_hydra_config=True)
         if anchor is None:
             try:
                 run_dir = Path(str(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir))
