@@ -51,9 +51,10 @@ def variants() -> dict[str, dict]:
 
 def frame_passes(cfg, samples: int) -> int:
     """The sampling loop's cost in UNet frame-passes (what the progress bar counts)."""
-    from flipsketch.pipeline import _Progress, _Schedule
+    from flipsketch.denoise import Schedule
+    from flipsketch.progress import Progress
 
-    return _Progress(False, cfg, samples, _Schedule.of(cfg, cfg.num_inference_steps)).total or 1
+    return Progress(False, cfg, samples, Schedule.of(cfg, cfg.num_inference_steps)).total or 1
 
 
 class Report:

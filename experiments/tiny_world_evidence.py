@@ -53,6 +53,7 @@ def still_floor(comps, items, frames: int, seeds: list[int]) -> dict:
     import torch
 
     from flipsketch.metrics.stroke_metrics import motion_magnitude, sketch_chamfer
+    from flipsketch.models.encode import encode_images
     from flipsketch.outputs import binarize
     from flipsketch.sketch import image_to_tensor, load_sketch
 
@@ -62,9 +63,8 @@ def still_floor(comps, items, frames: int, seeds: list[int]) -> dict:
         x = image_to_tensor(sketch).repeat(frames, 1, 1, 1)
         for seed in seeds:
             g = torch.Generator().manual_seed(seed)
+            z = encode_images(comps.vae, x, None, "sample", g)  # unscaled, one posterior sample a frame
             with torch.no_grad():
-                post = comps.vae.encode(x).latent_dist
-                z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)  # one sample a frame
                 rec = comps.vae.decode(z).sample.clamp(-1, 1)
             gray = ((rec.mean(1) + 1) * 127.5).round().to(torch.uint8).numpy()
             out = binarize(gray)
@@ -80,6 +80,7 @@ def attention_sharpness(comps, items, t: int = 500) -> dict:
     """
     import torch
 
+    from flipsketch.models.encode import encode_images, encode_prompt
     from flipsketch.sketch import image_to_tensor, load_sketch
     from flipsketch.tiny_world.diagnostics import attention_entropy
 
@@ -87,16 +88,13 @@ def attention_sharpness(comps, items, t: int = 500) -> dict:
     for item in items:
         x = image_to_tensor(load_sketch(item.sketch, comps.resolution))
         with torch.no_grad():
-            z = comps.vae.encode(x).latent_dist.mean * comps.scaling_factor
+            z = encode_images(comps.vae, x, comps.scaling_factor)
             z = z[:, :, None].repeat(1, 1, 8, 1, 1)
             tt = torch.tensor([t])
             zt = comps.scheduler.add_noise(
                 z, torch.randn(z.shape, generator=torch.Generator().manual_seed(0)), tt
             )
-            ids = comps.tokenizer(
-                [item.prompt], padding="max_length", max_length=77, truncation=True, return_tensors="pt"
-            ).input_ids
-            emb = comps.text_encoder(ids)[0]
+            emb = encode_prompt(comps.tokenizer, comps.text_encoder, [item.prompt], max_length=77)
         for k, v in attention_entropy(comps.unet, zt, tt, emb).items():
             acc.setdefault(k, []).append(v)
     return {k: float(np.mean(v)) for k, v in acc.items()}

@@ -156,7 +156,7 @@ def test_processors_run_save_and_compose_and_change_the_output(tiny):
             assert {kinds[n] for n in ctl.composes} == {want}
             assert not torch.allclose(only[1], plain[1], atol=1e-5)
     finally:
-        from flipsketch.attention import remove_composition
+        from .helpers import remove_composition
 
         remove_composition(unet)
 
@@ -173,6 +173,6 @@ def test_off_mode_equals_default_processors(tiny):
     try:
         assert torch.allclose(_run(unet, ctl, x, 300, e, "off"), base, atol=1e-6)
     finally:
-        from flipsketch.attention import remove_composition
+        from .helpers import remove_composition
 
         remove_composition(unet)

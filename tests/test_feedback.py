@@ -60,11 +60,12 @@ def test_a_sweep_over_models_keeps_the_primary_default():
 def test_progress_counts_the_alignment_iterations(tiny, monkeypatch):
     """The bar's planned work equals the work done, so its ETA is a rate over like units."""
     from flipsketch.config import SamplerConfig
-    from flipsketch.pipeline import FlipSketchPipeline, _Progress
+    from flipsketch.pipeline import FlipSketchPipeline
+    from flipsketch.progress import Progress
     from tests.conftest import draw_sketch
 
     seen = []
-    monkeypatch.setattr(_Progress, "close", lambda self: seen.append((self.done, self.total, self.label)))
+    monkeypatch.setattr(Progress, "close", lambda self: seen.append((self.done, self.total, self.label)))
     cfg = SamplerConfig(num_frames=3, num_inference_steps=3, tau1=2, tau2=1, align_iters=2)
     pipe = FlipSketchPipeline(tiny, cfg)
     pipe(draw_sketch(64), "a ball", progress=True)

@@ -37,6 +37,9 @@ LAYER_OF = {
     "flipsketch.models": "models",
     "flipsketch.checkpointing": "models",
     "flipsketch.pipeline": "sampling",
+    "flipsketch.denoise": "sampling",  # the denoising loop of a sampling call
+    "flipsketch.progress": "sampling",  # a sampling call's progress bar and UNet-call counter
+    "flipsketch.sketch_cache": "sampling",  # what a sampling call computes once per sketch
     "flipsketch.api": "sampling",  # the diffusers-shaped Python API over the sampler core
     "flipsketch.attention": "sampling",
     "flipsketch.alignment": "sampling",

@@ -5,12 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-from flipsketch.alignment import align_frames, alignment_loss
+from flipsketch.alignment import align_frames
 from flipsketch.config import SamplerConfig
 from flipsketch.errors import UserError
 from flipsketch.pipeline import FlipSketchPipeline
 
 from .conftest import draw_sketch
+from .helpers import measured_alignment_loss
 
 FAST = dict(num_frames=4, num_inference_steps=4, tau1=2, tau2=3, align_iters=2, guidance_scale=5.0)
 
@@ -106,9 +107,9 @@ def test_alignment_lowers_its_own_loss(pipe, sketch, tiny):
     lat = torch.randn(1, 4, 4, 8, 8, generator=g)
     ref = torch.randn(1, 4, 1, 8, 8, generator=g)
     emb = pipe.encode_prompt(["a ball bouncing", ""])
-    before = alignment_loss(unet, lat, ref, 900, emb[:1], emb[1:])
+    before = measured_alignment_loss(unet, lat, ref, 900, emb[:1], emb[1:])
     res = align_frames(unet, lat, ref, 900, emb[:1], emb[1:], iters=5, lr=1e-2)
-    after = alignment_loss(unet, res.latents, ref, 900, emb[:1], emb[1:])
+    after = measured_alignment_loss(unet, res.latents, ref, 900, emb[:1], emb[1:])
     assert after < before
     assert torch.equal(res.latents[:, :, 0:1], ref)  # frame 0 is the reference, not optimised
 
@@ -299,7 +300,7 @@ def test_alignment_gradient_in_float32_and_bfloat16(tiny):
     The gradient on the frames is finite, nonzero and points the same way in both dtypes (CPU)."""
     import copy
 
-    from flipsketch.alignment import alignment_gradient
+    from .helpers import alignment_gradient
 
     g = torch.Generator().manual_seed(4)
     lat, ref = torch.randn(1, 4, 4, 8, 8, generator=g), torch.randn(1, 4, 1, 8, 8, generator=g)

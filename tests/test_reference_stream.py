@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 import torch
 
-import flipsketch.pipeline as pipeline_mod
+import flipsketch.denoise as denoise_mod
 from flipsketch.config import SamplerConfig
 from flipsketch.pipeline import FlipSketchPipeline
 
@@ -66,11 +66,11 @@ def test_copies_from_the_unstepped_latent_are_caught(pipe, monkeypatch):
     inverted = good.reference_latent
 
     @dataclasses.dataclass
-    class Unstepped(pipeline_mod.ReferenceStep):
+    class Unstepped(denoise_mod.ReferenceStep):
         def __post_init__(self):
             self.video = inverted.expand(-1, -1, self.video.shape[2], -1, -1)
 
-    monkeypatch.setattr(pipeline_mod, "ReferenceStep", Unstepped)
+    monkeypatch.setattr(denoise_mod, "ReferenceStep", Unstepped)
     bad = pipe(sketch, prompt, seeds=[0], config=cfg)
     expected = by_hand(pipe, inverted, evolving=False)
     assert float((bad.reference_stream_latent - expected).abs().max()) > 1e-2  # the check above fails

@@ -29,6 +29,23 @@ class AlignResult:
     measure_seconds: float = 0.0  # time spent on the measuring forward (benchmarks subtract it)
 
 
+def alignment_target(unet, ref_latent: torch.Tensor, t, empty_emb: torch.Tensor) -> torch.Tensor:
+    """eta_1 (1, C, h, w), float32: the UNet's noise for the reference frame (1, C, 1, h, w) alone,
+    under the empty prompt, without gradients."""
+    with torch.no_grad():
+        return unet(ref_latent, t, encoder_hidden_states=empty_emb).sample[:, :, 0].float()
+
+
+def alignment_loss(
+    unet, ref: torch.Tensor, frames: torch.Tensor, t, cond_emb: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """L, a float32 scalar: per sample the mean square of UNet([ref, frames], t, prompt)[frame 0]
+    minus eta_1 (`target`), summed over the samples (they are independent: each gets its own
+    gradient). `ref` (B, C, 1, h, w) and `frames` (B, C, N-1, h, w) in the UNet's dtype."""
+    pred0 = unet(torch.cat([ref, frames], dim=2), t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
+    return ((pred0 - target) ** 2).mean(dim=(1, 2, 3)).sum()
+
+
 def align_frames(
     unet,
     latents: torch.Tensor,
@@ -53,8 +70,7 @@ def align_frames(
     model_dtype = latents.dtype
     ref = ref_latent.to(model_dtype).expand(b, -1, -1, -1, -1)
     if eta1 is None:
-        with torch.no_grad():
-            eta1 = unet(ref_latent.to(model_dtype), t, encoder_hidden_states=empty_emb).sample[:, :, 0]
+        eta1 = alignment_target(unet, ref_latent.to(model_dtype), t, empty_emb)
     target = eta1.float().expand(b, -1, -1, -1)
     var = latents[:, :, 1:].detach().to(variable_dtype).clone().requires_grad_(True)
     opt = torch.optim.Adam([var], lr=lr)
@@ -62,10 +78,7 @@ def align_frames(
     kept = var.detach().clone()
     with torch.enable_grad(), block_checkpointing(unet, checkpointing):
         for k in range(iters):
-            x = torch.cat([ref, var.to(model_dtype)], dim=2)
-            pred0 = unet(x, t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
-            per_sample = ((pred0 - target) ** 2).mean(dim=(1, 2, 3))
-            loss = per_sample.sum()  # samples are independent: each gets its own gradient
+            loss = alignment_loss(unet, ref, var.to(model_dtype), t, cond_emb, target)
             losses.append(float(loss.detach()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -80,36 +93,6 @@ def align_frames(
     if measure_final:  # one extra forward: the loss of the latents actually returned
         t0 = time.perf_counter()
         with torch.no_grad():
-            pred0 = unet(out, t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
-        final = float(((pred0 - target) ** 2).mean(dim=(1, 2, 3)).sum())
+            final = float(alignment_loss(unet, ref, kept.to(model_dtype), t, cond_emb, target))
         seconds = time.perf_counter() - t0
     return AlignResult(latents=out, losses=losses, final_loss=final, measure_seconds=seconds)
-
-
-def alignment_gradient(unet, latents, ref_latent, t, cond_emb, empty_emb) -> tuple[float, torch.Tensor]:
-    """The alignment loss and its gradient with respect to frames 1..N-1 (float32), computed as
-    `align_frames` computes them, in the UNet's own dtype (for precision checks)."""
-    model_dtype = next(unet.parameters()).dtype
-    b = latents.shape[0]
-    with torch.no_grad():
-        eta1 = unet(ref_latent.to(model_dtype), t, encoder_hidden_states=empty_emb.to(model_dtype)).sample
-    target = eta1[:, :, 0].float().expand(b, -1, -1, -1)
-    var = latents[:, :, 1:].detach().float().clone().requires_grad_(True)
-    ref = ref_latent.to(model_dtype).expand(b, -1, -1, -1, -1)
-    with torch.enable_grad():
-        x = torch.cat([ref, var.to(model_dtype)], dim=2)
-        pred0 = unet(x, t, encoder_hidden_states=cond_emb.to(model_dtype)).sample[:, :, 0].float()
-        loss = ((pred0 - target) ** 2).mean(dim=(1, 2, 3)).sum()
-        (grad,) = torch.autograd.grad(loss, var)
-    return float(loss.detach()), grad
-
-
-def alignment_loss(unet, latents, ref_latent, t, cond_emb, empty_emb) -> float:
-    """The alignment loss of `latents` as they stand (for benchmarks and tests)."""
-    b = latents.shape[0]
-    with torch.no_grad():
-        eta1 = unet(ref_latent, t, encoder_hidden_states=empty_emb).sample[:, :, 0].float()
-        x = latents.clone()
-        x[:, :, 0:1] = ref_latent.expand(b, -1, -1, -1, -1)
-        pred0 = unet(x, t, encoder_hidden_states=cond_emb).sample[:, :, 0].float()
-    return float(((pred0 - eta1) ** 2).mean(dim=(1, 2, 3)).sum())

@@ -250,10 +250,3 @@ def install_composition(unet, controller: CompositionController) -> dict[str, st
             kinds[name] = kind
     unet.set_attn_processor(procs)
     return kinds
-
-
-def remove_composition(unet) -> None:
-    """Back to diffusers' default processors."""
-    from diffusers.models.attention_processor import AttnProcessor2_0
-
-    unet.set_attn_processor(AttnProcessor2_0())

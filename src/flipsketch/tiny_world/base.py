@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.encode import encode_images, encode_prompt
 from .arch import FRAMES, build_base
 from .domains import render_domain
 from .state import ema_update, init_from_folder, load_state, log_row, save_state, warmup_lr
@@ -79,18 +80,15 @@ def train_base(
         seeds = torch.randint(2**31 - 1, (batch,), generator=g).tolist()
         x, caps = render_domain(domain, seeds, FRAMES, spans)
         caps = ["" if float(torch.rand((), generator=g)) < 0.1 else c for c in caps]
-        with torch.no_grad():
-            post = vae.encode(x.flatten(0, 1).to(device)).latent_dist
-            z = (post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(device)) * sf
+        z = encode_images(vae, x.flatten(0, 1), sf, "sample", g)  # posterior noise drawn from g on the CPU
         z = z.unflatten(0, (batch, FRAMES)).permute(0, 2, 1, 3, 4)  # B, C, F, h, w
         noise = torch.randn(z.shape, generator=g).to(device)
         t = torch.randint(0, 1000, (batch,), generator=g)
         zt = sched.add_noise(z, noise, t.to(device))
-        ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
         for pg in opt.param_groups:
             pg["lr"] = warmup_lr(step, lr, 200)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
-            emb = text(ids.to(device))[0]
+            emb = encode_prompt(tok, text, caps, device)
             pred = unet(zt, t.to(device), encoder_hidden_states=emb).sample
         w = (torch.clamp(snr[t], max=5.0) / snr[t]).view(-1, 1, 1, 1, 1).to(device)  # min-SNR-5 (epsilon)
         loss = (w * (pred.float() - noise) ** 2).mean()
@@ -133,14 +131,13 @@ def probe_entropy(unet, text, vae, tok, sf: float, domain: str, device) -> dict[
     x, caps = render_domain(domain, [123_456_789, 987_654_321], FRAMES)
     sched = DDPMScheduler(**{k: v for k, v in MODELSCOPE_SCHEDULER.items() if k != "set_alpha_to_one"})
     with torch.no_grad():
-        z = vae.encode(x.flatten(0, 1).to(device)).latent_dist.mean * sf
+        z = encode_images(vae, x.flatten(0, 1), sf)
         z = z.unflatten(0, (2, FRAMES)).permute(0, 2, 1, 3, 4)
         t = torch.full((2,), 500)
         zt = sched.add_noise(
             z, torch.randn(z.shape, generator=torch.Generator().manual_seed(0)).to(device), t.to(device)
         )
-        ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
-        emb = text(ids.to(device))[0]
+        emb = encode_prompt(tok, text, caps, device)
     ent = attention_entropy(unet, zt, t.to(device), emb)
     print(f"attention entropy / log(n): {ent}", flush=True)
     return ent

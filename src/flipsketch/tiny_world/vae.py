@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.encode import encode_images
 from .arch import build_vae
 from .domains import render_domain
 from .state import ema_update, init_from_folder, load_state, log_row, require, save_state, warmup_lr
@@ -107,8 +108,7 @@ def load_trained_vae(run: Path, decoder_run: Path | None = None, domain: str = "
     prog = json.loads((run / "progress.json").read_text())
     if "scaling_factor" not in prog:
         x, _ = render_domain(domain, range(10_000_000, 10_000_256), 1)
-        with torch.no_grad():
-            z = torch.cat([vae.encode(c[:, 0]).latent_dist.mean for c in x.split(64)])
+        z = encode_images(vae, x[:, 0], None, chunk=64)  # unscaled: their spread sets the scale
         prog["scaling_factor"] = float(1.0 / z.std())
         (run / "progress.json").write_text(json.dumps(prog, indent=1))
     vae.register_to_config(scaling_factor=prog["scaling_factor"])

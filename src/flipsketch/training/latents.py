@@ -16,36 +16,9 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
+from ..models.encode import encode_images
 from .data import frames_to_tensor
 from .rng import LATENT, torch_generator
-
-
-@torch.no_grad()
-def encode_frames(
-    vae: torch.nn.Module,
-    pixels: torch.Tensor,
-    scaling_factor: float,
-    mode: str = "sample",
-    generator: torch.Generator | None = None,
-    chunk: int = 16,
-) -> torch.Tensor:
-    """Pixels (N, 3, H, W) in [-1, 1] -> scaled latents (N, 4, h, w), in chunks of `chunk` frames.
-
-    mode 'sample' draws from the posterior with `generator` (noise drawn on the CPU), 'mean' takes
-    its mean.
-    """
-    if mode not in ("sample", "mean"):
-        raise ValueError(f"latent mode must be 'sample' or 'mean', got {mode!r}")
-    param = next(vae.parameters())
-    out = []
-    for k in range(0, pixels.shape[0], max(1, chunk)):
-        dist = vae.encode(pixels[k : k + chunk].to(param.device, param.dtype)).latent_dist
-        z = dist.mean
-        if mode == "sample":
-            eps = torch.randn(z.shape, generator=generator, dtype=torch.float32).to(z.device, z.dtype)
-            z = z + dist.std * eps
-        out.append(z.float())
-    return torch.cat(out) * scaling_factor
 
 
 def cache_key(records: Sequence[dict], resolution: int, model_id: str, mode: str, seed: int) -> str:
@@ -81,9 +54,8 @@ def encode_clips(
         out = []
         for i, rec in enumerate(records):
             pixels = frames_to_tensor(load_clip(rec), components.resolution)
-            z = encode_frames(
-                vae, pixels, components.scaling_factor, mode, torch_generator(seed, LATENT, i), chunk
-            )
+            gen = torch_generator(seed, LATENT, i)
+            z = encode_images(vae, pixels, components.scaling_factor, mode, gen, chunk, dtype=torch.float32)
             out.append(z.permute(1, 0, 2, 3).contiguous().cpu())
         return out
     finally:

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from ..checkpointing import enable_block_checkpointing
 from ..errors import UserError
 from ..models.components import Components
+from ..models.encode import encode_images, encode_prompt
 from ..models.loaders import resolve_dtype
 from ..models.lora import add_lora, lora_parameters
-from .latents import encode_frames
 from .rng import DROPOUT, LATENT, NOISE, VAL_NOISE, mix_seed, torch_generator
 
 CKPT_KEY = "flipsketch"
@@ -119,15 +119,8 @@ class LoRAVideoModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ pieces of a step
     def encode_prompt(self, captions: list[str]) -> torch.Tensor:
-        ids = self.tokenizer(
-            list(captions),
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids.to(self.device)
         with torch.set_grad_enabled(bool(self.text_encoder_lora_targets) and torch.is_grad_enabled()):
-            return self.text_encoder(ids)[0]
+            return encode_prompt(self.tokenizer, self.text_encoder, captions, self.device)
 
     def batch_latents(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
         """(B, 4, F, h, w) scaled latents: cached ones, or the VAE on the batch's pixels."""
@@ -135,9 +128,8 @@ class LoRAVideoModule(pl.LightningModule):
             return batch["latents"].float()
         px = batch["pixel_values"]  # (B, F, 3, H, W)
         b, f = px.shape[:2]
-        z = encode_frames(
-            self.vae, px.flatten(0, 1), self.components.scaling_factor, self.latent_mode, generator
-        )
+        sf, mode = self.components.scaling_factor, self.latent_mode
+        z = encode_images(self.vae, px.flatten(0, 1), sf, mode, generator, chunk=16, dtype=torch.float32)
         return z.unflatten(0, (b, f)).permute(0, 2, 1, 3, 4).contiguous()
 
     def diffusion_loss(

@@ -1,0 +1,38 @@
+"""Helpers only tests use: the alignment loss measured from outside `align_frames`, and putting
+diffusers' default attention processors back on a UNet."""
+
+from __future__ import annotations
+
+import torch
+
+from flipsketch.alignment import alignment_loss, alignment_target
+
+
+def measured_alignment_loss(unet, latents, ref_latent, t, cond_emb, empty_emb) -> float:
+    """The alignment loss of `latents` (B, C, N, h, w) as they stand, frame 0 set to `ref_latent`."""
+    b = latents.shape[0]
+    target = alignment_target(unet, ref_latent, t, empty_emb)
+    ref = ref_latent.to(latents.dtype).expand(b, -1, -1, -1, -1)
+    with torch.no_grad():
+        return float(alignment_loss(unet, ref, latents[:, :, 1:], t, cond_emb, target))
+
+
+def alignment_gradient(unet, latents, ref_latent, t, cond_emb, empty_emb) -> tuple[float, torch.Tensor]:
+    """The alignment loss and its gradient with respect to frames 1..N-1 (float32), computed as
+    `align_frames` computes them, in the UNet's own dtype (for precision checks)."""
+    model_dtype = next(unet.parameters()).dtype
+    b = latents.shape[0]
+    target = alignment_target(unet, ref_latent.to(model_dtype), t, empty_emb.to(model_dtype))
+    var = latents[:, :, 1:].detach().float().clone().requires_grad_(True)
+    ref = ref_latent.to(model_dtype).expand(b, -1, -1, -1, -1)
+    with torch.enable_grad():
+        loss = alignment_loss(unet, ref, var.to(model_dtype), t, cond_emb.to(model_dtype), target)
+        (grad,) = torch.autograd.grad(loss, var)
+    return float(loss.detach()), grad
+
+
+def remove_composition(unet) -> None:
+    """Back to diffusers' default processors."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    unet.set_attn_processor(AttnProcessor2_0())
