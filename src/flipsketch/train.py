@@ -203,9 +203,9 @@ def resume_in_place(argv: list[str]) -> list[str]:
     hpc checkpoint and its folder again. An explicit hydra.run.dir, or a multirun, is left alone."""
     import os
 
-    from .cli import _raw_compose, _split_argv
+    from .cli import raw_compose, split_argv
 
-    flags, overrides = _split_argv(argv)
+    flags, overrides = split_argv(argv)
     keys = [o.lstrip("+~").partition("=")[0] for o in overrides]
     if flags or "hydra.run.dir" in keys:
         return list(argv)
@@ -222,7 +222,7 @@ def resume_in_place(argv: list[str]) -> list[str]:
         if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
             job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
         try:
-            choice = _raw_compose("train", overrides, return_hydra_config=True).hydra.runtime.choices.trainer
+            choice = raw_compose("train", overrides, return_hydra_config=True).hydra.runtime.choices.trainer
         except Exception:  # noqa: BLE001 - the precheck reports a config that does not compose
             return list(argv)
         if choice == "slurm":
