@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from ..outputs import otsu_threshold  # the one Otsu (sampling layer): dark class is g < t
+from ..ink import otsu_threshold  # the one Otsu (sampling layer): dark class is g < t
 from ._io import gray_frames, gray_image
 
 MAX_POINTS = 4096  # Chamfer point sets larger than this are subsampled evenly (deterministic)
