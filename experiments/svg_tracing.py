@@ -70,7 +70,7 @@ def measure(frames: np.ndarray) -> list[dict]:
 def main() -> None:
     import json
 
-    from flipsketch.outputs import binarize
+    from flipsketch.ink import binarize
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sketches", nargs="+", default=["balloon", "bird", "boat"])

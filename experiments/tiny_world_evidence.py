@@ -52,9 +52,9 @@ def still_floor(comps, items, frames: int, seeds: list[int]) -> dict:
     """Motion and Chamfer of a still drawing reconstructed through the model's VAE (per-frame posterior samples)."""
     import torch
 
+    from flipsketch.ink import binarize
     from flipsketch.metrics.stroke_metrics import motion_magnitude, sketch_chamfer
     from flipsketch.models.encode import encode_images
-    from flipsketch.outputs import binarize
     from flipsketch.sketch import image_to_tensor, load_sketch
 
     motions, chamfers = [], []
@@ -116,9 +116,9 @@ def heldout_sketches(items, resolution: int) -> list[np.ndarray]:
 def sample_scores(rows: list[dict], items, sketches: list[np.ndarray]) -> dict[tuple[str, str, int], dict]:
     """Identity accuracy and ink ratio of every sample, read back from its PNG frames."""
     from flipsketch.baselines.frames_io import read_image_folder
+    from flipsketch.ink import binarize
     from flipsketch.metrics._io import gray_frames
     from flipsketch.metrics.stroke_metrics import ink_ratio, nearest_sketch
-    from flipsketch.outputs import binarize
 
     index = {it.id: k for k, it in enumerate(items)}
     out = {}

@@ -17,9 +17,9 @@ from flipsketch.errors import UserError
 from flipsketch.evaluation.benchmark import BenchmarkItem
 from flipsketch.evaluation.methods import Method
 from flipsketch.evaluation.runner import METRIC_KEYS, Evaluator
+from flipsketch.ink import binarize
 from flipsketch.metrics import ClipScorer, ScoringPolicy, XClipScorer, compute_all
 from flipsketch.metrics._io import gray_frames
-from flipsketch.outputs import binarize
 from flipsketch.sketch import load_sketch
 from tests.conftest import draw_sketch
 

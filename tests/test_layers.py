@@ -45,6 +45,7 @@ LAYER_OF = {
     "flipsketch.alignment": "sampling",
     "flipsketch.inversion": "sampling",
     "flipsketch.sketch": "sampling",
+    "flipsketch.ink": "sampling",  # Otsu, binarisation, ink masks: outputs, vector and the metrics' threshold
     "flipsketch.outputs": "sampling",
     "flipsketch.pictures": "sampling",
     "flipsketch.vector": "sampling",  # SVG tracing of written frames: output writing, like outputs
@@ -166,6 +167,43 @@ def test_allowlist_has_no_stale_entries(edges):
     found = {v[:2] for v in violations(edges)}
     stale = sorted(ALLOWED_EXCEPTIONS - found)
     assert not stale, f"fixed, so delete from ALLOWED_EXCEPTIONS: {stale}"
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles among `edges`' modules (strongly connected groups of two or more)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in edges:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_two_modules_import_each_other(edges):
+    """Within a layer too, imports run one way (outputs calls vector; Otsu is in ink, not outputs)."""
+    assert not cycles(edges), cycles(edges)
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_the_checker_sees_upward_and_function_level_imports():

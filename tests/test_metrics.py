@@ -230,12 +230,18 @@ def test_chamfer_self_shift_and_empty():
     assert chamfer_distance(line, empty) == pytest.approx(np.hypot(H, W))
 
 
-def test_chamfer_subsampling_is_deterministic():
+def test_chamfer_is_exact_on_every_pixel():
+    """Every pixel of both masks counts (no subsampling), at exact Euclidean distances: equal to the
+    brute-force mean over all pairs, and exactly 1 px for 8192-pixel rows shifted by one row."""
     big = np.zeros((128, 128), bool)
-    big[::2, :] = True  # 8192 points > MAX_POINTS
-    shifted = np.roll(big, 1, axis=0)
-    d1, d2 = chamfer_distance(big, shifted), chamfer_distance(big, shifted)
-    assert d1 == d2 and d1 == pytest.approx(1.0)
+    big[::2, :] = True
+    assert chamfer_distance(big, np.roll(big, 1, axis=0)) == 1.0
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 48, 40)) < [[[0.05]], [[0.2]]]
+    pa, pb = np.argwhere(a).astype(float), np.argwhere(b).astype(float)
+    d = np.sqrt(((pa[:, None] - pb[None]) ** 2).sum(-1))
+    brute = 0.5 * (d.min(1).mean() + d.min(0).mean())
+    assert chamfer_distance(a, b) == pytest.approx(brute, rel=1e-12)
 
 
 def test_sketch_chamfer():
@@ -259,6 +265,25 @@ def test_motion_and_flicker_of_changing_video():
     assert motion_magnitude(frames) == pytest.approx(3.0)
     black_white = np.stack([np.zeros((H, W), np.uint8), blank()] * 2)
     assert temporal_flicker(black_white) == pytest.approx(1.0)
+
+
+def test_dilate_mask_is_the_square_neighbourhood_of_every_frame():
+    """(T, H, W) masks grow by a (2r+1)^2 square within each frame, nothing beyond the image."""
+    from flipsketch.metrics import dilate_mask
+
+    rng = np.random.default_rng(1)
+    masks = rng.random((3, 17, 23)) < 0.03
+    for r in (0, 1, 2):
+        padded = np.pad(masks, ((0, 0), (r, r), (r, r)))
+        want = np.zeros_like(masks)
+        for dy in range(2 * r + 1):
+            for dx in range(2 * r + 1):
+                want |= padded[:, dy : dy + 17, dx : dx + 23]
+        assert np.array_equal(dilate_mask(masks, r), want)
+        assert np.array_equal(dilate_mask(masks[1], r), want[1])
+    one = np.zeros((5, 5), bool)
+    one[0, 0] = True
+    assert dilate_mask(one, 1).sum() == 4  # the corner: a 2x2 square inside the image
 
 
 def test_stroke_iou():

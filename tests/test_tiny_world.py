@@ -316,8 +316,8 @@ def test_shipped_model_animates_a_sketch(shipped, tmp_path):
     from flipsketch.cli import compose_config
     from flipsketch.config import SamplerConfig
     from flipsketch.evaluation.benchmark import render_svg
+    from flipsketch.ink import binarize
     from flipsketch.metrics.stroke_metrics import nearest_sketch, stroke_iou, stroke_mask
-    from flipsketch.outputs import binarize
     from flipsketch.pipeline import FlipSketchPipeline
     from flipsketch.sketch import load_sketch
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -126,3 +128,38 @@ def test_the_module_receives_built_components(dataset, tmp_path):
     comps = build_model("tiny", seed=1)
     run = build_run(compose_train(fast_overrides(dataset), out_dir=tmp_path), components=comps)
     assert run.module.unet is comps.unet and run.components is comps
+
+
+def _cos(progress: float) -> float:
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize(
+    "experiment, factors",
+    [
+        ("", {0: 1.0, 1: _cos(1 / 2500), 1250: 0.5, 2499: _cos(2499 / 2500)}),  # cosine over max_steps 2500
+        ("paper_lora", {0: 1.0, 1: 1.0, 2499: 1.0}),  # constant
+        # warmup 2, then cosine over the other 6 of 8 steps: the first step already trains (lr / 2)
+        ("tiny_smoke", {0: 0.5, 1: 1.0, 2: 1.0, 4: _cos(2 / 6), 7: _cos(5 / 6)}),
+        ("tiny_world_lora", {0: 1 / 20, 18: 19 / 20, 19: 1.0, 20: 1.0, 310: 0.5}),  # warmup 20 of 600
+    ],
+)
+def test_the_lr_per_step_of_every_configured_schedule(experiment, factors):
+    """The schedules of conf/, step by step (lr = the optimizer's lr x the factor). diffusers'
+    get_scheduler has the same cosine and constant shapes but starts a warmup at lr 0 (tiny_smoke:
+    0, lr/2 instead of lr/2, lr) and has no min_ratio floor, so the project keeps warmup_schedule."""
+    from hydra.utils import instantiate
+
+    from flipsketch.cli import compose_config
+
+    cfg = compose_config("train", [f"experiment={experiment}"] if experiment else [])
+    m = cfg.module
+    opt = instantiate(m.optimizer)([torch.nn.Parameter(torch.zeros(1))])
+    sched = instantiate(m.lr_scheduler)(opt, total_steps=m.lr_scheduler.total_steps or cfg.trainer.max_steps)
+    seen = {}
+    for step in range(max(factors) + 1):
+        seen[step] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    want = {step: m.optimizer.lr * f for step, f in factors.items()}
+    assert {step: seen[step] for step in factors} == pytest.approx(want, rel=1e-12, abs=1e-18)

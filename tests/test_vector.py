@@ -6,12 +6,12 @@ from defusedxml import ElementTree
 from PIL import Image, ImageDraw
 
 from flipsketch.errors import UserError
+from flipsketch.ink import ink_mask
 from flipsketch.outputs import check_output_config, write_animation
 from flipsketch.vector import (
     SVG_MAX_SIDE,
     animated_svg,
     frame_svg,
-    ink_mask,
     iou,
     rasterize_svg,
     trace_frame,

@@ -168,7 +168,8 @@ def animate(
     from PIL import Image
 
     from .api import FlipSketchPipeline
-    from .outputs import binarize, write_animation
+    from .ink import binarize
+    from .outputs import write_animation
 
     req = validate_request(cfg, svg_reader)
     device, dtype, output = req.device, req.dtype, req.output

@@ -1,5 +1,5 @@
-"""Post-processing and writing animations: Otsu binarisation, GIF, MP4, PNG frames, SVG (traced
-frames and an animated SVG, flipsketch.vector), meta.json."""
+"""Writing animations: GIF, MP4, PNG frames, SVG (traced frames and an animated SVG,
+flipsketch.vector), meta.json; the output settings and their check. Binarisation is `ink.binarize`."""
 
 from __future__ import annotations
 
@@ -70,45 +70,6 @@ def json_safe(obj):
 
 def dumps_json(obj, indent: int | None = 2) -> str:
     return json.dumps(json_safe(obj), indent=indent, default=str, allow_nan=False)
-
-
-def otsu_threshold(img: np.ndarray) -> int:
-    """Otsu's threshold t for a uint8 image: the dark class is `img < t`.
-
-    Maximises the between-class variance over all splits. When several splits tie (e.g. an
-    exactly two-valued image) the middle of the tied range is taken. A constant image gets
-    t = its value (dark class empty).
-    """
-    hist = np.bincount(np.asarray(img, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
-    if total == 0:
-        return 0
-    p = hist / total
-    w0 = np.cumsum(p)[:-1]  # weight of the dark class {v < t} for t = 1..255
-    mu = np.cumsum(p * np.arange(256))[:-1]
-    mu_t = mu[-1] + 255 * p[-1]
-    denom = w0 * (1.0 - w0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = np.where(denom > 0, (mu_t * w0 - mu) ** 2 / denom, 0.0)
-    if between.max() <= 0:
-        return int(np.asarray(img).min())
-    best = np.flatnonzero(between >= between.max() * (1 - 1e-12)) + 1
-    return int(round((best.min() + best.max()) / 2))
-
-
-def binarize(frames: np.ndarray, upscale: int = 1) -> np.ndarray:
-    """Grayscale + Otsu per frame -> pure black strokes on white. frames (F, H, W[, 3]) uint8.
-
-    `upscale` > 1 thresholds at a higher resolution first (the official code uses 1024 px) and
-    returns that size."""
-    out = []
-    for fr in frames:
-        img = Image.fromarray(fr).convert("L")
-        if upscale > 1:
-            img = img.resize((img.width * upscale, img.height * upscale), Image.Resampling.BICUBIC)
-        g = np.asarray(img)
-        out.append(np.where(g >= otsu_threshold(g), 255, 0).astype(np.uint8))
-    return np.stack(out)
 
 
 def _rgb(frames: np.ndarray) -> np.ndarray:

@@ -1,37 +1,50 @@
 """Peak memory of a block, for the benchmark scripts: CUDA's max allocation, or the process's peak
-resident set on the CPU (polled by a thread, since the OS keeps no resettable peak)."""
+resident set on the CPU (the kernel's high-water mark, `resource.getrusage`, restarted at entry)."""
 
 from __future__ import annotations
 
-import os
-import threading
-import time
+import resource
+import sys
+
+import psutil
 
 
 def rss_bytes() -> int:
     """This process's resident set size now."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return psutil.Process().memory_info().rss
+
+
+def peak_rss_bytes() -> int:
+    """The largest resident set this process has had (since `reset_peak_rss`, where it worked)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB
+
+
+def reset_peak_rss() -> bool:
+    """Restart the kernel's high-water mark from the resident set now (Linux 4.0+: "5" written to
+    /proc/self/clear_refs); False where that is refused, and the peak stays the process's own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
 
 
 class PeakMemory:
     """`with PeakMemory(cuda) as m: ...` -> `m.peak` (bytes: CUDA max allocated since entry, or peak
-    RSS), `m.base` (at entry: CUDA allocated, or RSS) and `m.growth` (peak - base)."""
+    RSS), `m.base` (at entry: CUDA allocated, or RSS) and `m.growth` (peak - base). On the CPU the
+    peak is the kernel's, every page counted (no sampling); where the high-water mark cannot be
+    restarted (`m.since_entry` False) it is the process's peak so far, an upper bound."""
 
-    def __init__(self, cuda: bool = False, interval: float = 0.002):
-        self.cuda, self.interval = cuda, interval
+    def __init__(self, cuda: bool = False):
+        self.cuda = cuda
         self.base = self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.since_entry = True
 
     @property
     def growth(self) -> int:
         return self.peak - self.base
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval)
 
     def __enter__(self) -> PeakMemory:
         if self.cuda:
@@ -41,9 +54,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = self.peak = torch.cuda.memory_allocated()
         else:
+            self.since_entry = reset_peak_rss()
             self.base = self.peak = rss_bytes()
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -53,6 +65,4 @@ class PeakMemory:
             torch.cuda.synchronize()
             self.peak = torch.cuda.max_memory_allocated()
         else:
-            self._stop.set()
-            self._thread.join()
-            self.peak = max(self.peak, rss_bytes())
+            self.peak = max(peak_rss_bytes(), rss_bytes(), self.base)

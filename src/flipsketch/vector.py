@@ -13,21 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .ink import ink_mask
+
 SVG_MAX_SIDE = 512  # frames larger than this are traced at this size (the viewBox keeps the frame's size)
 TURDSIZE = 2  # specks of at most this many pixels are dropped (potrace's default)
-
-
-def ink_mask(frame: np.ndarray) -> np.ndarray:
-    """(H, W) bool, True where the frame has ink: black/white frames as they are, any other frame
-    (grey or colour, binarisation off) split by Otsu's threshold."""
-    a = np.asarray(frame)
-    g = np.asarray(Image.fromarray(a).convert("L")) if a.ndim == 3 else a.astype(np.uint8)
-    values = np.unique(g)
-    if len(values) <= 2 and set(values.tolist()) <= {0, 255}:
-        return g == 0
-    from .outputs import otsu_threshold
-
-    return g < otsu_threshold(g)
 
 
 def _fmt(v: float) -> str:

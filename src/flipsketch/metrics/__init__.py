@@ -9,6 +9,7 @@ Weight-free stroke metrics: Chamfer distances, motion, flicker, tolerant stroke 
 
 from __future__ import annotations
 
+from ..ink import otsu_threshold  # the stroke masks' threshold (sampling layer), re-exported
 from .clip_metrics import TINY_CLIP_CFG, ClipScorer, TensorPreprocess, load_open_clip, passes_clip_filter
 from .clipscore_ref import clipscore_reference  # imports torchmetrics only when called
 from .policy import ScoringPolicy, sample_indices
@@ -16,7 +17,6 @@ from .stroke_metrics import (
     chamfer_distance,
     dilate_mask,
     motion_magnitude,
-    otsu_threshold,
     sketch_chamfer,
     stroke_iou,
     stroke_mask,

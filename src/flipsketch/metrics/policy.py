@@ -69,7 +69,7 @@ class ScoringPolicy:
 
     def apply(self, frames) -> np.ndarray:
         """A clip (F, H, W[, C]) uint8 -> the scored clip, uint8 (N, H', W') grey or black/white."""
-        from ..outputs import binarize
+        from ..ink import binarize
         from ._io import gray_frames
 
         arr = np.asarray(frames)

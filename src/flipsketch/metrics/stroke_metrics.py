@@ -15,12 +15,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
+from scipy import ndimage
 
-from ..outputs import otsu_threshold  # the one Otsu (sampling layer): dark class is g < t
+from ..ink import otsu_threshold  # the one Otsu (sampling layer): dark class is g < t
 from ._io import gray_frames, gray_image
-
-MAX_POINTS = 4096  # Chamfer point sets larger than this are subsampled evenly (deterministic)
 
 
 def stroke_mask(img, threshold: int | None = None, min_contrast: int = 32) -> np.ndarray:
@@ -46,27 +44,17 @@ def stroke_mask(img, threshold: int | None = None, min_contrast: int = 32) -> np
     return arr < otsu_threshold(arr)
 
 
-def _points(mask: np.ndarray, max_points: int) -> torch.Tensor:
-    pts = np.argwhere(mask)
-    if len(pts) > max_points:
-        pts = pts[np.linspace(0, len(pts) - 1, max_points).round().astype(np.int64)]
-    return torch.from_numpy(pts).to(torch.float32)
+def _mean_distance(src: np.ndarray, dst: np.ndarray) -> float:
+    """Mean over the pixels of `src` of the Euclidean distance to the nearest pixel of `dst` (both
+    non-empty bool masks): an exact distance transform of every pixel to `dst`, read at `src`."""
+    return float(ndimage.distance_transform_edt(~dst)[src].mean())
 
 
-def _mean_nearest(src: torch.Tensor, dst: torch.Tensor, chunk: int = 1024) -> float:
-    total = 0.0
-    for i in range(0, len(src), chunk):
-        d = torch.cdist(src[i : i + chunk], dst, compute_mode="donot_use_mm_for_euclid_dist")
-        total += float(d.min(dim=1).values.sum())
-    return total / len(src)
-
-
-def chamfer_distance(mask_a: np.ndarray, mask_b: np.ndarray, max_points: int = MAX_POINTS) -> float:
+def chamfer_distance(mask_a: np.ndarray, mask_b: np.ndarray) -> float:
     """Symmetric Chamfer distance in pixels between two (H, W) stroke masks.
 
-    0.5 * (mean over A of the distance to the nearest pixel of B + the same from B to A).
-    Sets above `max_points` pixels are subsampled evenly in raster order (deterministic).
-    Empty masks: see the module docstring.
+    0.5 * (mean over A of the distance to the nearest pixel of B + the same from B to A), over
+    every pixel of both masks (exact Euclidean distances). Empty masks: see the module docstring.
     """
     a, b = np.asarray(mask_a, dtype=bool), np.asarray(mask_b, dtype=bool)
     if a.shape != b.shape or a.ndim != 2:
@@ -76,8 +64,7 @@ def chamfer_distance(mask_a: np.ndarray, mask_b: np.ndarray, max_points: int = M
         return 0.0
     if not (na and nb):
         return math.hypot(*a.shape)
-    pa, pb = _points(a, max_points), _points(b, max_points)
-    return 0.5 * (_mean_nearest(pa, pb) + _mean_nearest(pb, pa))
+    return 0.5 * (_mean_distance(a, b) + _mean_distance(b, a))
 
 
 def _check_same_size(sketch: np.ndarray, frames: np.ndarray) -> None:
@@ -112,20 +99,13 @@ def temporal_flicker(frames) -> float:
 
 
 def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Binary dilation of (..., H, W) masks by a (2r+1) x (2r+1) square (Chebyshev radius r)."""
+    """Binary dilation of (..., H, W) masks by a (2r+1) x (2r+1) square (Chebyshev radius r); pixels
+    outside the image count as empty."""
     out = np.asarray(mask, dtype=bool)
     if radius <= 0:
         return out.copy()
-    for axis in (-2, -1):
-        n = out.shape[axis]
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (radius, radius)
-        padded = np.pad(out, pad)
-        grown = np.zeros_like(out)
-        for s in range(2 * radius + 1):
-            grown |= np.take(padded, np.arange(s, s + n), axis=axis)
-        out = grown
-    return out
+    square = np.ones((1,) * (out.ndim - 2) + (2 * radius + 1,) * 2, dtype=bool)
+    return ndimage.binary_dilation(out, structure=square)
 
 
 def stroke_iou(mask_a: np.ndarray, mask_b: np.ndarray, dilate: int = 1) -> float:

@@ -1,4 +1,8 @@
-"""Learning-rate schedules by optimizer step: linear warmup, then constant, cosine or linear decay."""
+"""Learning-rate schedules by optimizer step: linear warmup, then constant, cosine or linear decay.
+
+Not `diffusers.optimization.get_scheduler`: its cosine, linear and constant shapes are these, but its
+warmup gives step k of W the factor k / W (here (k + 1) / W), so its first step has lr 0, and it has
+no floor (`min_ratio`); tests/test_train_module.py pins the lr per step of conf/'s schedules."""
 
 from __future__ import annotations
 
