@@ -113,8 +113,10 @@ def imported_modules(source: str, module: str, is_package: bool) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            out.add(target)
-            out |= {f"{target}.{a.name}" for a in node.names if _is_module(f"{target}.{a.name}")}
+            modules = {f"{target}.{a.name}" for a in node.names if _is_module(f"{target}.{a.name}")}
+            if len(modules) < len(node.names):  # `from pkg import sub` imports sub (pkg runs first anyway)
+                out.add(target)
+            out |= modules
     return {m for m in out if m.split(".")[0] in ROOTS}
 
 

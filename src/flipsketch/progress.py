@@ -8,12 +8,21 @@ frame-passes (the steps with frame alignment cost many times a later step).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .config import SamplerConfig
 
-if TYPE_CHECKING:
-    from .denoise import Schedule
+
+class Plan(Protocol):
+    """What the bar needs of a denoising schedule (`denoise.Schedule` is one): which steps cost what."""
+
+    use_cfg: bool
+
+    def aligns(self, i: int) -> bool: ...
+
+    def reference_runs(self, i: int) -> bool: ...
+
+    def reference_frames(self, i: int) -> int: ...
 
 
 class CallCounter:
@@ -50,7 +59,7 @@ class Progress:
         enabled: bool,
         cfg: SamplerConfig,
         b: int,
-        plan: Schedule,
+        plan: Plan,
         callback: Callable[[float, str], None] | None = None,
     ):
         self.bar, self.done, self.label = None, 0, ""
