@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from flipsketch.config import MIXED_PRECISIONS
 from flipsketch.peak_memory import PeakMemory
 
 
@@ -117,7 +118,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="32", choices=["32", "16-mixed", "bf16-mixed"])
+    ap.add_argument("--precision", default="32", choices=["32", *MIXED_PRECISIONS])
     args = ap.parse_args()
     if args.worker:
         big = args.model == "modelscope_random"

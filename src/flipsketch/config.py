@@ -1,16 +1,21 @@
-"""Sampler settings: every knob of the paper with its default, and the `faithful` switches.
+"""Sampler settings: every knob of the paper with its default, and the `faithful` switches; and
+the settings flipsketch-train checks (`RunSettings`, `DataSettings`, `TrainerSettings`,
+`ModuleSettings` with `LoraSettings`) with the one list of trainer precisions, `PRECISIONS`.
 
 The defaults are written here once. `register_configs()` stores them in Hydra's ConfigStore as
 `sampler_defaults`, which conf/sampler/flipsketch.yaml starts from (so the YAML holds only comments
 and what differs); the composing code (flipsketch.cli) calls it before every composition. The
 node is stored untyped so that a mistyped value still reaches `SamplerConfig.from_dict` and its
-one-line message. Foundation layer: imports only errors and checks.
+one-line message. `module.lora` starts from `lora_defaults` the same way. Every class is checked by
+`_typed`. Foundation layer: imports only errors and checks.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any
 
+from .checks import MAX_SEED
 from .errors import UserError
 
 
@@ -48,28 +53,41 @@ class FaithfulSwitches:
 
 def _typed(cls, d: dict, prefix: str) -> dict:
     """Check names and types of dataclass settings: unknown keys (with a near-miss suggestion),
-    'abc' or 2.5 for an integer, nan/inf for a number, anything but true/false for a switch."""
+    'abc' or 2.5 for an integer, nan/inf for a number, anything but true/false for a switch. A
+    field's metadata (`_setting`) adds bounds (lo, hi), choices, or a check of its own; `Any` is
+    left as given (a later rule checks it); a nested dataclass field is checked on its own."""
     from difflib import get_close_matches
 
-    from .checks import as_bool, as_float, as_int, as_str
+    from .checks import as_bool, as_choice, as_float, as_int, as_str
 
-    types = {f.name: f.type for f in fields(cls) if f.name != "faithful"}
-    unknown = sorted(set(d) - set(types))
+    declared = {f.name: f for f in fields(cls) if not is_dataclass(f.default_factory)}
+    unknown = sorted(set(d) - set(declared))
     if unknown:
-        close = get_close_matches(str(unknown[0]), list(types), n=1)
+        close = get_close_matches(str(unknown[0]), list(declared), n=1)
         hint = f"; did you mean {prefix}.{close[0]}?" if close else ""
         raise UserError(f"unknown {prefix} setting(s): {', '.join(map(str, unknown))}{hint}")
-    check = {"int": as_int, "float": as_float, "bool": as_bool, "str": as_str}
+    check = {"int": as_int, "float": as_float, "bool": as_bool, "str": as_str, "Any": lambda v, name: v}
 
     def checked(k, v):
-        kind = types[k]
+        kind, meta, name = declared[k].type, declared[k].metadata, f"{prefix}.{k}" if prefix else k
         if kind.endswith(" | None"):  # optional setting: null means "the default rule"
             if v is None:
                 return None
             kind = kind[: -len(" | None")]
-        return check[kind](v, f"{prefix}.{k}")
+        if "check" in meta:
+            return meta["check"](v, name)
+        if "choices" in meta:
+            return as_choice(v, name, meta["choices"])
+        if "lo" in meta or "hi" in meta:
+            return check[kind](v, name, meta.get("lo"), meta.get("hi"))
+        return check[kind](v, name)
 
     return {k: checked(k, v) for k, v in d.items()}
+
+
+def _setting(default=None, **meta):
+    """A dataclass field with what `_typed` checks besides its type: lo, hi, choices or check."""
+    return field(default=default, metadata=meta)
 
 
 LAMBDA_MODES = ("logit", "weight")
@@ -176,11 +194,138 @@ class SamplerConfig:
             bad("sampler.faithful.inversion_model_timestep must be 'target' or 'input'")
 
 
+# ------------------------------------------------------------------ training (conf/train.yaml)
+# Lightning's trainer.precision values: the one list (flipsketch-train's check, the LoRA module's
+# guard and experiments/bench_train.py read it from here).
+PRECISIONS = (
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "64-true",
+    "16-true",
+    "bf16-true",
+    "transformer-engine",
+    "32",
+    "16",
+    "bf16",
+    "64",
+)
+MIXED_PRECISIONS = ("16-mixed", "bf16-mixed")  # autocast; the weights stay fp32
+HALF_TRUE = ("16-true", "bf16-true", "16", "bf16", "transformer-engine")  # these cast the weights too
+LATENT_MODES = ("sample", "mean")  # data.latent_mode: a seeded posterior sample, or its mean
+LORA_TARGETS = ("attn", "spatial", "temporal", "all")  # module.lora.targets, or a list of module names
+
+
+def _precision(value, name: str):
+    if str(value) not in PRECISIONS:
+        raise UserError(f"{name} must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
+
+
+def _positive(value, name: str):
+    from .checks import as_float
+
+    if as_float(value, name) <= 0:
+        raise UserError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _lora_targets(value, name: str):
+    names = isinstance(value, list) and value and all(isinstance(t, str) for t in value)
+    if not (names or value in LORA_TARGETS):
+        raise UserError(
+            f"{name} must be attn, spatial, temporal, all or a list of module names, got {value!r}"
+        )
+    return value
+
+
+# The settings flipsketch-train checks before anything is built (flipsketch.training.settings builds
+# them from the composed config). `data`, `trainer` and `module` are open groups, the keyword arguments
+# of the DataModule, Lightning's Trainer and the LoRA module, whose values are their YAML options':
+# these classes declare the keys that are checked, and null means "not set, not checked". A key they
+# do not declare (a _target_, Lightning's own arguments) is left to the object that takes it.
+
+
+@dataclass
+class RunSettings:
+    """conf/train.yaml's top level."""
+
+    train: bool = True
+    export_lora: bool = True
+    seed: int | None = _setting(lo=0, hi=MAX_SEED)
+    ckpt_path: Any = None  # a resumable checkpoint of this model and LoRA (training.settings.check_resume)
+
+
+@dataclass
+class DataSettings:
+    """The data group (conf/data/*.yaml)."""
+
+    num_frames: int | None = _setting(lo=1)
+    stride: int | None = _setting(lo=1)
+    batch_size: int | None = _setting(lo=1)
+    val_batch_size: int | None = _setting(lo=1)
+    num_workers: int = _setting(0, lo=0)
+    max_val_clips: int | None = _setting(lo=0)
+    cache_latents: bool = False
+    pin_memory: bool = False
+    latent_mode: str | None = _setting(choices=LATENT_MODES)
+    generate: Any = None  # a mapping of data_gen settings (training.settings.check_data_source)
+    root: Any = None  # a dataset folder unless generate builds one (check_data_source)
+
+
+@dataclass
+class TrainerSettings:
+    """The trainer group (conf/trainer/*.yaml)."""
+
+    max_steps: int | None = _setting(lo=-1)
+    max_epochs: int | None = _setting(lo=-1)
+    accumulate_grad_batches: int | None = _setting(lo=1)
+    log_every_n_steps: int | None = _setting(lo=1)
+    num_sanity_val_steps: int | None = _setting(lo=-1)
+    val_check_interval: float | None = _setting(lo=0.0)
+    gradient_clip_val: float | None = _setting(lo=0.0)
+    enable_progress_bar: bool = True
+    precision: str | None = _setting(check=_precision)
+    accelerator: Any = None  # gpu or cuda needs a CUDA GPU (training.settings.check_accelerator)
+
+
+@dataclass
+class LoraSettings:
+    """module.lora, the LoRA's shape. Its defaults are written here once: stored as `lora_defaults`,
+    which conf/train.yaml's module.lora starts from, and LoRAVideoModule fills what a caller leaves out."""
+
+    rank: int | None = _setting(4, lo=1, hi=4096)
+    alpha: Any = None  # null: alpha = rank (scale 1, as the authors' trainer)
+    # attn | spatial | temporal | all (every Linear/Conv, the authors') | [module names]
+    targets: str | list | None = _setting("attn", check=_lora_targets)
+    dropout: float | None = _setting(0.0, lo=0.0, hi=1.0)  # the authors used 0.1
+    text_encoder: bool | None = False  # true: LoRA on the text encoder's attention/MLP linears too
+    text_encoder_rank: Any = None  # null: rank
+
+
+@dataclass
+class OptimizerSettings:
+    lr: float | None = _setting(check=_positive)
+
+
+@dataclass
+class ModuleSettings:
+    """The LoRA module's settings (conf/train.yaml's module)."""
+
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    noise_offset: float | None = None
+    caption_dropout: float | None = _setting(lo=0.0, hi=1.0)
+
+
 SAMPLER_DEFAULTS = "sampler_defaults"  # the ConfigStore name conf/sampler/flipsketch.yaml starts from
+LORA_DEFAULTS = "lora_defaults"  # the node conf/train.yaml's module.lora starts from
 
 
 def register_configs() -> None:
     """Store the dataclass defaults in Hydra's ConfigStore (idempotent; call before composing)."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name=SAMPLER_DEFAULTS, node=SamplerConfig().to_dict(), provider="flipsketch")
+    store = ConfigStore.instance().store
+    store(name=SAMPLER_DEFAULTS, node=SamplerConfig().to_dict(), provider="flipsketch")
+    store(name=LORA_DEFAULTS, node=asdict(LoraSettings()), provider="flipsketch")

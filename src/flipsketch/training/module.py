@@ -13,12 +13,14 @@ hold the LoRA tensors and the optimizer state only (megabytes, not the 1.4B-para
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
 from ..checkpointing import enable_block_checkpointing
+from ..config import HALF_TRUE, MIXED_PRECISIONS, LoraSettings
 from ..errors import UserError
 from ..models.components import Components
 from ..models.encode import encode_images, encode_prompt
@@ -27,11 +29,11 @@ from ..models.lora import add_lora, lora_parameters
 from .rng import DROPOUT, LATENT, NOISE, VAL_NOISE, mix_seed, torch_generator
 
 CKPT_KEY = "flipsketch"
-HALF_TRUE = ("16-true", "bf16-true", "16", "bf16", "transformer-engine")
 
 
 def default_lora() -> dict:
-    return dict(rank=4, alpha=None, targets="attn", dropout=0.0, text_encoder=False, text_encoder_rank=None)
+    """The LoRA shape's defaults (flipsketch.config.LoraSettings, written once)."""
+    return asdict(LoraSettings())
 
 
 class LoRAVideoModule(pl.LightningModule):
@@ -103,11 +105,11 @@ class LoRAVideoModule(pl.LightningModule):
         precision = str(getattr(self.trainer, "precision", "32-true"))
         if precision in HALF_TRUE:
             raise UserError(
-                f"trainer.precision={precision} would cast the LoRA weights; use 16-mixed or bf16-mixed"
+                f"trainer.precision={precision} would cast the LoRA weights; use {' or '.join(MIXED_PRECISIONS)}"
             )
         if self.frozen_dtype is not None and "mixed" not in precision:
             raise UserError(
-                f"module.frozen_dtype needs a mixed precision (16-mixed/bf16-mixed), got {precision}"
+                f"module.frozen_dtype needs a mixed precision ({'/'.join(MIXED_PRECISIONS)}), got {precision}"
             )
 
     def train(self, mode: bool = True):
