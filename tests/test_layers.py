@@ -223,3 +223,18 @@ def test_the_checker_sees_upward_and_function_level_imports():
     found = imported_modules("from flipsketch.models import lora\n", "data_gen.build", False)
     assert violations({"data_gen.build": found})[0][2] == "data may not import models"
     assert not violations({"data_gen.build": {"flipsketch.atomic", "flipsketch.errors", "data_gen.svg_io"}})
+
+
+def test_no_module_imports_another_modules_private_names():
+    """`from x import _name` across our modules is refused: a name another module needs is public."""
+    bad = []
+    for folder in ROOTS.values():
+        for path in sorted(folder.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in ROOTS):
+                    bad += [
+                        f"{path.name}: {a.name}"
+                        for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")
+                    ]
+    assert not bad, bad

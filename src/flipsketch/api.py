@@ -209,7 +209,7 @@ class FlipSketchPipeline(DiffusionPipeline):
         `SamplerConfig`; None takes the model's own preset (tiny_pretrained: tiny_world; the paper's
         models: flipsketch, the paper's defaults). Nothing found is one `MissingWeightsError` line.
         """
-        from .models.loaders import _looks_like_hub_id
+        from .models.loaders import looks_like_hub_id
         from .models.registry import MODEL_REGISTRY, build_model
 
         ref = os.fspath(pretrained_model_name_or_path)
@@ -221,7 +221,7 @@ class FlipSketchPipeline(DiffusionPipeline):
             if folder.is_dir():
                 name = "tiny_pretrained" if _is_tiny_pretrained_folder(folder) else "modelscope"
                 kwargs["path"] = str(folder)
-            elif _looks_like_hub_id(ref):
+            elif looks_like_hub_id(ref):
                 name, kwargs["path"] = "modelscope", ref
             else:
                 raise MissingWeightsError(

@@ -7,7 +7,7 @@ The defaults are written here once. `register_configs()` stores them in Hydra's 
 and what differs); the composing code (flipsketch.cli) calls it before every composition. The
 node is stored untyped so that a mistyped value still reaches `SamplerConfig.from_dict` and its
 one-line message. `module.lora` starts from `lora_defaults` the same way. Every class is checked by
-`_typed`. Foundation layer: imports only errors and checks.
+`typed_settings`. Foundation layer: imports only errors and checks.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class FaithfulSwitches:
         return "ours + " + ", ".join(f"faithful.{n}" for n in on)
 
 
-def _typed(cls, d: dict, prefix: str) -> dict:
+def typed_settings(cls, d: dict, prefix: str) -> dict:
     """Check names and types of dataclass settings: unknown keys (with a near-miss suggestion),
     'abc' or 2.5 for an integer, nan/inf for a number, anything but true/false for a switch. A
     field's metadata (`_setting`) adds bounds (lo, hi), choices, or a check of its own; `Any` is
@@ -86,7 +86,7 @@ def _typed(cls, d: dict, prefix: str) -> dict:
 
 
 def _setting(default=None, **meta):
-    """A dataclass field with what `_typed` checks besides its type: lo, hi, choices or check."""
+    """A dataclass field with what `typed_settings` checks besides its type: lo, hi, choices or check."""
     return field(default=default, metadata=meta)
 
 
@@ -134,8 +134,8 @@ class SamplerConfig:
         faithful_raw = d.pop("faithful", {}) or {}
         if not isinstance(faithful_raw, dict):
             raise UserError("sampler.faithful must be a mapping of switches")
-        faithful = FaithfulSwitches(**_typed(FaithfulSwitches, faithful_raw, "sampler.faithful"))
-        cfg = cls(**_typed(cls, d, "sampler"), faithful=faithful)
+        faithful = FaithfulSwitches(**typed_settings(FaithfulSwitches, faithful_raw, "sampler.faithful"))
+        cfg = cls(**typed_settings(cls, d, "sampler"), faithful=faithful)
         cfg.validate()
         return cfg
 

@@ -62,7 +62,7 @@ def resolve_device(device: str, dtype: str):
     return torch.device(device), resolve_dtype(dtype)
 
 
-def _looks_like_hub_id(path: str) -> bool:
+def looks_like_hub_id(path: str) -> bool:
     return not os.path.isabs(path) and path.count("/") == 1 and not path.startswith(".")
 
 
@@ -120,7 +120,7 @@ def check_pipeline_folder(
                 f"{what}: folder {p} lacks {', '.join(s + '/' for s in missing)}; expected {LAYOUT}"
             )
         return p
-    if _looks_like_hub_id(str(path)):
+    if looks_like_hub_id(str(path)):
         if hub_offline() and not _hub_cached(str(path)):  # fail now, not after minutes of retries
             why = (
                 "HF_HUB_OFFLINE=1"

@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..checks import as_str
-from ..config import DataSettings, TrainerSettings, _typed
+from ..config import DataSettings, TrainerSettings, typed_settings
 from ..errors import UserError
 
 _UNSET = object()
@@ -45,7 +45,7 @@ def _get(node, key: str, default=None):
 
 def build(cls, node, prefix: str = ""):
     """`cls` from a config node (or the dict `_get` makes of one): each key `cls` declares that is
-    set and resolvable, checked by `_typed` in the order `cls` declares them; a key left out keeps
+    set and resolvable, checked by `typed_settings` in the order `cls` declares them; a key left out keeps
     the class's default, and a key `cls` does not declare is its consumer's."""
     got = {}
     for f in fields(cls):
@@ -56,7 +56,7 @@ def build(cls, node, prefix: str = ""):
             sub = value if isinstance(value, dict) else {}
             got[f.name] = build(f.default_factory, sub, f"{prefix}.{f.name}" if prefix else f.name)
         else:
-            got.update(_typed(cls, {f.name: value}, prefix))
+            got.update(typed_settings(cls, {f.name: value}, prefix))
     return cls(**got)
 
 
