@@ -231,7 +231,9 @@ def test_no_module_imports_another_modules_private_names():
     for folder in ROOTS.values():
         for path in sorted(folder.rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in ROOTS):
+                if isinstance(node, ast.ImportFrom) and (
+                    node.level or (node.module or "").split(".")[0] in ROOTS
+                ):
                     bad += [
                         f"{path.name}: {a.name}"
                         for a in node.names
