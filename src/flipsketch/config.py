@@ -2,7 +2,7 @@
 
 The defaults are written here once. `register_configs()` stores them in Hydra's ConfigStore as
 `sampler_defaults`, which conf/sampler/flipsketch.yaml starts from (so the YAML holds only comments
-and what differs); the composing code (flipsketch.cli) calls it before every composition. The
+and what differs); the composing code (flipsketch.cli.compose) calls it before every composition. The
 node is stored untyped so that a mistyped value still reaches `SamplerConfig.from_dict` and its
 one-line message. Foundation layer: imports only errors and checks.
 """
