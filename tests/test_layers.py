@@ -3,7 +3,7 @@ ones included) may only point at its own layer or the layers below it, and nothi
 
     foundation <- data_gen <- training, evaluation          (data_gen: only the foundation)
     foundation <- models <- sampling <- training, evaluation
-    foundation <- harness (flipsketch.cli, sweeps) <- training, evaluation
+    foundation <- harness (the flipsketch.cli package, sweeps) <- training, evaluation
     CLIs on top (animate, train, eval, export, demo, app, data_gen.__main__, tiny_world.train)
 """
 
@@ -31,7 +31,7 @@ LAYER_OF = {
     "flipsketch.fonts": "foundation",  # the label font of every picture (contact sheets, sweep plots)
     "flipsketch.threads": "foundation",  # the torch thread count every entry point uses
     "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe  # the sampler settings' dataclass (defaults written once)
-    "flipsketch.cli": "harness",  # config composition + the console-main builder: not a CLI itself
+    "flipsketch.cli": "harness",  # the cli/ package: config composition + the console-main builder, not a CLI
     "flipsketch.sweeps": "harness",
     "data_gen": "data",
     "flipsketch.models": "models",

@@ -4,7 +4,7 @@ the settings flipsketch-train checks (`RunSettings`, `DataSettings`, `TrainerSet
 
 The defaults are written here once. `register_configs()` stores them in Hydra's ConfigStore as
 `sampler_defaults`, which conf/sampler/flipsketch.yaml starts from (so the YAML holds only comments
-and what differs); the composing code (flipsketch.cli) calls it before every composition. The
+and what differs); the composing code (flipsketch.cli.compose) calls it before every composition. The
 node is stored untyped so that a mistyped value still reaches `SamplerConfig.from_dict` and its
 one-line message. `module.lora` starts from `lora_defaults` the same way. Every class is checked by
 `typed_settings`. Foundation layer: imports only errors and checks.
