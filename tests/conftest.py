@@ -59,18 +59,31 @@ def tiny_xclip_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_log_handlers_on_closed_streams():
+def _logging_state_restored():
     """In-process CLI runs (Hydra's job logging, the app's server log) attach logging handlers to the
-    stderr of the test that ran them, which pytest's capture then closes: drop such handlers so a
-    later test's output is not a 'Logging error' traceback."""
+    stderr of the test that ran them, which pytest's capture then closes, and set the root level to
+    INFO: drop closed-stream handlers before a test, and after it put back every logger's level and
+    remove the handlers the test added, so a later test sees the logging a fresh process has."""
     import logging
 
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-    ]
-    for lg in loggers:
+    def loggers():
+        return [logging.getLogger()] + [
+            lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+        ]
+
+    for lg in loggers():
         for h in list(lg.handlers):
             stream = getattr(h, "stream", None)
             if isinstance(h, logging.StreamHandler) and getattr(stream, "closed", False):
                 lg.removeHandler(h)
+    saved = {id(lg): (lg.level, set(map(id, lg.handlers)), lg.propagate, lg.disabled) for lg in loggers()}
     yield
+    for lg in loggers():
+        if id(lg) not in saved:  # made by an import during the test: its library's own settings
+            continue
+        level, handlers, propagate, disabled = saved[id(lg)]
+        lg.setLevel(level)
+        lg.propagate, lg.disabled = propagate, disabled
+        for h in list(lg.handlers):  # what the test added; pytest's own capture handlers stay
+            if id(h) not in handlers and not type(h).__module__.startswith("_pytest"):
+                lg.removeHandler(h)
