@@ -60,10 +60,10 @@ data: $(STAMP) ## Build the training clips from the shipped sketches into data/c
 	$(BIN)/python -m data_gen out=data/clips
 
 tiny-world: $(STAMP) ## Retrain model=tiny_pretrained on moving doodles, continuing from the shipped weights: VAE, base UNet3D + text encoder, sketch LoRA (resumable)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage vae --run $(TINY_WORLD_RUN) --steps 450 --lr 5e-4 --init $(TINY_WORLD_INIT)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage base --run $(TINY_WORLD_RUN) --steps $(TINY_WORLD_STEPS) --minutes $(TINY_WORLD_MINUTES) --init $(TINY_WORLD_INIT)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage export --run $(TINY_WORLD_RUN)
-	$(BIN)/python -m flipsketch.tiny_world.train --stage lora --run $(TINY_WORLD_RUN)
+	$(BIN)/python -m flipsketch.tiny_world --stage vae --run $(TINY_WORLD_RUN) --steps 450 --lr 5e-4 --init $(TINY_WORLD_INIT)
+	$(BIN)/python -m flipsketch.tiny_world --stage base --run $(TINY_WORLD_RUN) --steps $(TINY_WORLD_STEPS) --minutes $(TINY_WORLD_MINUTES) --init $(TINY_WORLD_INIT)
+	$(BIN)/python -m flipsketch.tiny_world --stage export --run $(TINY_WORLD_RUN)
+	$(BIN)/python -m flipsketch.tiny_world --stage lora --run $(TINY_WORLD_RUN)
 
 tiny-world-gpu: $(STAMP) ## All tiny-world stages on one GPU in 9 minutes, into TINY_WORLD_OUT (default runs/tiny_world_gpu/model)
 	$(BIN)/python experiments/gpu_tiny_world.py --out $(or $(TINY_WORLD_OUT),runs/tiny_world_gpu/model) --minutes 9 --init $(TINY_WORLD_INIT)

@@ -28,9 +28,9 @@ def main() -> None:
     ap.add_argument("--overrides", nargs="*", default=[], help="flipsketch-animate overrides")
     args = ap.parse_args()
 
-    from flipsketch.animation import build_components, validate_request
     from flipsketch.cli import compose_config, with_model_sampler
     from flipsketch.config import register_configs
+    from flipsketch.flipbook import build_components, validate_request
     from flipsketch.pipeline import FlipSketchPipeline
     from flipsketch.threads import auto_threads, available_cores, busy_cores
 

@@ -64,7 +64,7 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
 
     def write(self) -> None:
-        from flipsketch.evaluation.runner import write_json_atomic
+        from flipsketch.evaluation.evaluator import write_json_atomic
 
         self.data["meta"]["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
         write_json_atomic(self.out / "results.json", self.data)
@@ -153,7 +153,10 @@ def sampling(pipe, sketch, dtype_name: str, s: dict, a, report: Report, deadline
 def training(comps, dtype, dtype_name: str, s: dict, a, report: Report, deadline: float, cuda: bool):
     """One LoRA step (rank 4, attention projections) with and without activation checkpointing.
     Adds LoRA layers to the UNet in place: run it after the sampling checks."""
-    from flipsketch.checkpointing import disable_block_checkpointing, enable_block_checkpointing
+    from flipsketch.models.activation_checkpointing import (
+        disable_block_checkpointing,
+        enable_block_checkpointing,
+    )
     from flipsketch.training.module import LoRAVideoModule
 
     device = next(comps.unet.parameters()).device

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         vae_steps, base_steps, lora_steps, vae_batch, base_batch = 450, 100_000, LORA_STEPS, 16, 4
     base_lr = 1e-3 * (base_batch / 4) ** 0.5 if not a.smoke else 1e-3
     init = ["--init", a.init] if a.init else []
-    tw = [sys.executable, "-m", "flipsketch.tiny_world.train", "--run", str(run), "--device", a.device]
+    tw = [sys.executable, "-m", "flipsketch.tiny_world", "--run", str(run), "--device", a.device]
     budget = a.minutes
     t0 = time.time()
 

@@ -1,7 +1,10 @@
-"""Helpers only tests use: the alignment loss measured from outside `align_frames`, and putting
-diffusers' default attention processors back on a UNet."""
+"""Helpers only tests use: the alignment loss measured from outside `align_frames`, putting
+diffusers' default attention processors back on a UNet, and a small training dataset with
+tiny_smoke overrides that train on it in a few steps."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -36,3 +39,39 @@ def remove_composition(unet) -> None:
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     unet.set_attn_processor(AttnProcessor2_0())
+
+
+def tiny_dataset(
+    root: str | Path, frames: int = 8, size: int = 64, clips_per_sketch: int = 1, seed: int = 0
+) -> Path:
+    """A data_gen dataset from the shipped sketches (about 25 clips; well under a second)."""
+    from data_gen.build import GenConfig, generate
+
+    root = Path(root)
+    if not (root / "metadata.jsonl").is_file():
+        generate(
+            GenConfig(
+                out=root,
+                clips_per_sketch=clips_per_sketch,
+                frames=frames,
+                size=size,
+                seed=seed,
+                val_fraction=0.2,
+                workers=1,
+                progress=False,
+            )
+        )
+    return root
+
+
+def fast_overrides(dataset_root: str | Path, steps: int = 4, videos: bool = False) -> list[str]:
+    """tiny_smoke on an existing dataset, no logger, `steps` optimizer steps; sample videos off unless asked."""
+    return [
+        "experiment=tiny_smoke",
+        "logger=none",
+        f"data.root={dataset_root}",
+        "data.generate=null",
+        f"trainer.max_steps={steps}",
+        "trainer.val_check_interval=1000",
+        f"callbacks.sample_videos.num_samples={1 if videos else 0}",
+    ]

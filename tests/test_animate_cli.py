@@ -173,8 +173,8 @@ def test_default_frames_are_upscaled_then_thresholded_in_every_format(tmp_path, 
 
 
 def test_every_model_writes_at_least_256_px_by_default():
-    from flipsketch.animation import validate_request  # noqa: F401 - the same composition as the CLI
     from flipsketch.cli import CONF_DIR, compose_config, with_model_sampler
+    from flipsketch.flipbook import validate_request  # noqa: F401 - the same composition as the CLI
     from flipsketch.outputs import MIN_OUTPUT_SIDE
 
     models = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -207,8 +207,8 @@ def test_an_svg_sketch_is_animated_through_the_safe_rasteriser(tmp_path):
     out = tmp_path / "out"
     assert main([f"sketch={SHIPPED_SVG}", "prompt=a fish swimming", f"out={out}", *FAST]) == 0
     assert (out / "seed0" / "animation.gif").is_file()
-    from flipsketch.animation import validate_request
     from flipsketch.cli import compose_config
+    from flipsketch.flipbook import validate_request
 
     cfg = compose_config(
         "animate", [f"sketch={SHIPPED_SVG}", "prompt=a fish", f"out={tmp_path / 'x'}", *FAST]

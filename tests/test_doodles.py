@@ -130,7 +130,7 @@ def test_spans_option_is_checked():
     import pytest
 
     from flipsketch.errors import UserError
-    from flipsketch.tiny_world.train import parse_spans
+    from flipsketch.tiny_world.__main__ import parse_spans
 
     assert parse_spans(["spin=24,32", "fly=16"]) == {"spin": (24, 32), "fly": (16,)}
     for bad in ("spin=", "spin=a", "twirl=8", "spin=0"):

@@ -15,8 +15,8 @@ from PIL import Image, ImageFilter
 from flipsketch.baselines import Baseline
 from flipsketch.errors import UserError
 from flipsketch.evaluation.benchmark import BenchmarkItem
+from flipsketch.evaluation.evaluator import METRIC_KEYS, Evaluator
 from flipsketch.evaluation.methods import Method
-from flipsketch.evaluation.runner import METRIC_KEYS, Evaluator
 from flipsketch.ink import binarize
 from flipsketch.metrics import ClipScorer, ScoringPolicy, XClipScorer, compute_all
 from flipsketch.metrics._io import gray_frames

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-import flipsketch.evaluation.runner as runner_mod
+import flipsketch.evaluation.evaluator as evaluator_mod
 from flipsketch.errors import UserError
 from flipsketch.evaluation import run_eval
-from flipsketch.evaluation.runner import METRIC_KEYS
+from flipsketch.evaluation.evaluator import METRIC_KEYS
 from tests.conftest import REPO
 from tests.test_sweeps import installed
 
@@ -47,13 +47,13 @@ def one_process(tmp_path_factory):
 
 def _writes(monkeypatch) -> list:
     seen = []
-    real = runner_mod.write_animation
+    real = evaluator_mod.write_animation
 
     def spy(folder, *a, **k):
         seen.append(str(folder))
         return real(folder, *a, **k)
 
-    monkeypatch.setattr(runner_mod, "write_animation", spy)
+    monkeypatch.setattr(evaluator_mod, "write_animation", spy)
     return seen
 
 
@@ -70,7 +70,7 @@ def test_two_shards_split_the_units_resume_and_gather_the_same_table(one_process
         run_eval([*FAST, f"paths.log_dir={tmp_path}", "shard.count=2", "shard.gather=only"])
 
     calls = {"n": 0}
-    real_generate = runner_mod.Evaluator.generate
+    real_generate = evaluator_mod.Evaluator.generate
 
     def killed(self, *a, **k):  # shard 1 dies after its first unit
         calls["n"] += 1
@@ -78,10 +78,10 @@ def test_two_shards_split_the_units_resume_and_gather_the_same_table(one_process
             raise KeyboardInterrupt
         return real_generate(self, *a, **k)
 
-    monkeypatch.setattr(runner_mod.Evaluator, "generate", killed)
+    monkeypatch.setattr(evaluator_mod.Evaluator, "generate", killed)
     with pytest.raises(KeyboardInterrupt):
         run_eval([*base, "shard.index=1", f"paths.output_dir={tmp_path / 's1'}"])
-    monkeypatch.setattr(runner_mod.Evaluator, "generate", real_generate)
+    monkeypatch.setattr(evaluator_mod.Evaluator, "generate", real_generate)
     resumed = run_eval([*base, "shard.index=1", f"paths.output_dir={tmp_path / 's1b'}"])
     assert resumed["counts"] == {"generated": 3, "skipped": 1, "rescored": 0}  # the rerun resumes
     written1 = list(seen)

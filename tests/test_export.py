@@ -12,7 +12,8 @@ from flipsketch.errors import UserError
 from flipsketch.export import export_checkpoint
 from flipsketch.models import build_model
 from flipsketch.training.builders import build_run
-from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+from flipsketch.training.task import compose_train
+from tests.helpers import fast_overrides, tiny_dataset
 
 
 @pytest.fixture(scope="module")

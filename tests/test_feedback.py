@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from flipsketch.cli import compose_config, with_model_sampler
-from flipsketch.training.smoke import compose_train
+from flipsketch.training.task import compose_train
 
 
 @pytest.mark.parametrize(

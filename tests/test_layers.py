@@ -4,7 +4,7 @@ ones included) may only point at its own layer or the layers below it, and nothi
     foundation <- data_gen <- training, evaluation          (data_gen: only the foundation)
     foundation <- models <- sampling <- training, evaluation
     foundation <- harness (the flipsketch.cli package, sweeps) <- training, evaluation
-    CLIs on top (animate, train, eval, export, demo, app, data_gen.__main__, tiny_world.train)
+    CLIs on top (animate, train, eval, export, demo, app, data_gen.__main__, tiny_world.__main__)
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ LAYER_OF = {
     "flipsketch.resources": "foundation",  # where conf/ and the shipped files are (checkout or wheel)
     "flipsketch.fonts": "foundation",  # the label font of every picture (contact sheets, sweep plots)
     "flipsketch.threads": "foundation",  # the torch thread count every entry point uses
-    "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe  # the sampler settings' dataclass (defaults written once)
+    "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe
     "flipsketch.cli": "harness",  # the cli/ package: config composition + the console-main builder, not a CLI
     "flipsketch.sweeps": "harness",
     "data_gen": "data",
     "flipsketch.models": "models",
-    "flipsketch.checkpointing": "models",
     "flipsketch.pipeline": "sampling",
     "flipsketch.denoise": "sampling",  # the denoising loop of a sampling call
     "flipsketch.progress": "sampling",  # a sampling call's progress bar and UNet-call counter
@@ -49,7 +48,7 @@ LAYER_OF = {
     "flipsketch.outputs": "sampling",
     "flipsketch.pictures": "sampling",
     "flipsketch.vector": "sampling",  # SVG tracing of written frames: output writing, like outputs
-    "flipsketch.animation": "sampling",  # the animate task (flipsketch-animate and the app call it)
+    "flipsketch.flipbook": "sampling",  # the animate task (flipsketch-animate and the app call it)
     "flipsketch.training": "training",
     "flipsketch.tiny_world": "training",
     "flipsketch.evaluation": "evaluation",
@@ -63,7 +62,7 @@ LAYER_OF = {
     "flipsketch.demo": "cli",
     "flipsketch.app": "cli",
     "data_gen.__main__": "cli",
-    "flipsketch.tiny_world.train": "cli",
+    "flipsketch.tiny_world.__main__": "cli",
 }
 
 # What each layer may import (besides itself). A CLI may import every layer but no other CLI.

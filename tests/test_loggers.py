@@ -35,7 +35,7 @@ def test_the_wandb_logger_passes_the_mode_and_leaves_the_environment(monkeypatch
 
 
 def test_wandb_config_reads_wandb_project(monkeypatch, tmp_path):
-    from flipsketch.training.smoke import compose_train
+    from flipsketch.training.task import compose_train
 
     monkeypatch.setenv("WANDB_PROJECT", "mine")
     cfg = compose_train(["logger=wandb"], out_dir=tmp_path)

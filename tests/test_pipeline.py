@@ -243,7 +243,7 @@ def test_every_image_mode_loads_as_the_drawing(tmp_path, mode):
 
 
 def test_block_checkpointing_context_leaves_an_earlier_wrapping_in_place(tiny):
-    from flipsketch.checkpointing import (
+    from flipsketch.models.activation_checkpointing import (
         block_checkpointing,
         disable_block_checkpointing,
         enable_block_checkpointing,

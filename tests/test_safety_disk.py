@@ -68,7 +68,8 @@ def test_disk_full_is_recognised_through_wrappers():
 @pytest.fixture(scope="module")
 def tiny_trained(tmp_path_factory):
     from flipsketch.training.builders import build_run
-    from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+    from flipsketch.training.task import compose_train
+    from tests.helpers import fast_overrides, tiny_dataset
 
     tmp = tmp_path_factory.mktemp("disk_train")
     dataset = tiny_dataset(tmp / "clips")

@@ -32,7 +32,7 @@ def test_the_content_check_catches_truncation_garbage_and_missing_files(tmp_path
     from types import SimpleNamespace
 
     from flipsketch.atomic import folder_digest
-    from flipsketch.evaluation.runner import Evaluator
+    from flipsketch.evaluation.evaluator import Evaluator
 
     folder = _sample(tmp_path / "seed0")
     ev = SimpleNamespace(formats=("gif", "mp4", "png"))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from flipsketch.tiny_world import HELDOUT_SKETCHES, shapes
-from flipsketch.tiny_world import train as tw
+from flipsketch.tiny_world import __main__ as tw
 from flipsketch.tiny_world.doodles import MOTION_SPANS
 from flipsketch.tiny_world.vae import load_trained_vae
 
@@ -276,7 +276,7 @@ def test_heldout_lists_agree_with_the_configs():
 
 def test_train_cli_help():
     r = subprocess.run(
-        [sys.executable, "-m", "flipsketch.tiny_world.train", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "flipsketch.tiny_world", "--help"], capture_output=True, text=True
     )
     assert r.returncode == 0 and "--stage" in r.stdout and "resumable" in r.stdout
 

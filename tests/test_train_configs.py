@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from flipsketch.cli import CONF_DIR, compose_config
 from flipsketch.training.builders import build_run, instantiate_group
-from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+from flipsketch.training.task import compose_train
+from tests.helpers import fast_overrides, tiny_dataset
 
 
 def options(group: str) -> list[str]:

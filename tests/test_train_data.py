@@ -18,7 +18,7 @@ from flipsketch.training.data import (
 )
 from flipsketch.training.datamodule import SketchClipDataModule
 from flipsketch.training.latents import cached_latents, encode_clips
-from flipsketch.training.smoke import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 @pytest.fixture(scope="module")

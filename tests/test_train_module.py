@@ -10,7 +10,8 @@ import torch
 from flipsketch.errors import UserError
 from flipsketch.models import build_model
 from flipsketch.training.builders import build_run
-from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+from flipsketch.training.task import compose_train
+from tests.helpers import fast_overrides, tiny_dataset
 
 
 @pytest.fixture(scope="module")

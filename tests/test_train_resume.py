@@ -8,7 +8,8 @@ import pytorch_lightning as pl
 import torch
 
 from flipsketch.training.builders import build_run
-from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+from flipsketch.training.task import compose_train
+from tests.helpers import fast_overrides, tiny_dataset
 
 
 class Killed(Exception):

@@ -8,7 +8,8 @@ from PIL import Image
 
 from flipsketch.training.builders import build_run
 from flipsketch.training.sampling import SampleVideos
-from flipsketch.training.smoke import compose_train, fast_overrides, tiny_dataset
+from flipsketch.training.task import compose_train
+from tests.helpers import fast_overrides, tiny_dataset
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checkpointing import block_checkpointing
+from .models.activation_checkpointing import block_checkpointing
 
 
 @dataclass

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import sys
 
-from .animation import Request, animate, build_components, validate_request, write_run_config
 from .cli import cli_main
+from .flipbook import Request, animate, build_components, validate_request, write_run_config
 from .models.loaders import auto_gpu_dtype, resolve_device
 
-# The task lives in flipsketch.animation (and resolve_device in flipsketch.models.loaders); they are
+# The task lives in flipsketch.flipbook (and resolve_device in flipsketch.models.loaders); they are
 # imported here for the command line and the old import paths (`from flipsketch.animate import animate`).
 __all__ = [
     "Request",

@@ -161,7 +161,7 @@ class ModelCache:
     def get(self, cfg, req):
         from omegaconf import OmegaConf
 
-        from .animation import build_components
+        from .flipbook import build_components
 
         key = (
             repr(OmegaConf.to_container(cfg.model, resolve=True)),
@@ -314,9 +314,9 @@ class FlipSketchApp:
 
         from data_gen.raster import render_svg_file
 
-        from .animation import animate, validate_request
         from .checks import literal_text
         from .cli import run_check
+        from .flipbook import animate, validate_request
         from .metrics import passes_clip_filter
 
         t0 = time.perf_counter()

@@ -155,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"      {data}  ({time.perf_counter() - t:.1f} s)")
 
     t = _stage(2, f"training: rank-4 LoRA on model={a.model} (Lightning)")
-    from .training.run import finish_wandb, train
-    from .training.smoke import compose_train
+    from .training.task import compose_train, finish_wandb, train
 
     cfg = compose_train(
         [*prof["train"], *QUIET_TRAIN, "logger=csv", f"data.root={data.resolve()}"],

@@ -17,9 +17,9 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from .cli import cli_main
-from .evaluation.run import check, evaluate
+from .evaluation.task import check, evaluate
 
-# The task lives in flipsketch.evaluation.run; imported here for the command line and the old
+# The task lives in flipsketch.evaluation.task; imported here for the command line and the old
 # import path (`from flipsketch.eval import evaluate`).
 __all__ = ["check", "evaluate", "main"]
 
@@ -46,6 +46,14 @@ def metric_labels(out: dict) -> dict[str, str]:
         if metric != "seconds":
             labels[key] = by.get(metric, "") + policy
     return labels
+
+
+def job_metrics(cfg: DictConfig, out: dict) -> tuple[dict, dict, str]:
+    """A multirun job's metrics, their labels and the scoring policy; a shard worker that does not
+    gather has no table (the gathering worker records it), so it records nothing."""
+    if "policy" not in out:
+        return {}, {}, ""
+    return out["metrics"], metric_labels(out), scoring_text(out)
 
 
 def _optimized_metric(cfg: DictConfig, out: dict) -> float | None:
@@ -80,7 +88,7 @@ main = cli_main(
     help_text=HELP,
     check=check,
     result=_optimized_metric,
-    job_metrics=lambda cfg, out: (out["metrics"], metric_labels(out), scoring_text(out)),
+    job_metrics=job_metrics,
 )
 
 

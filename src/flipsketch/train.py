@@ -15,9 +15,9 @@ from .cli import cli_main
 from .config import DataSettings, ModuleSettings, RunSettings, TrainerSettings
 from .tracking import finish_wandb
 from .training import settings
-from .training.run import train
+from .training.task import train
 
-# `train` and `finish_wandb` live in flipsketch.training.run / flipsketch.tracking; they are imported
+# `train` and `finish_wandb` live in flipsketch.training.task / flipsketch.tracking; they are imported
 # here for the command line (and the old import path `from flipsketch.train import train`).
 __all__ = ["check", "finish_wandb", "main", "resume_in_place", "train"]
 

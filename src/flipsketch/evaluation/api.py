@@ -1,4 +1,4 @@
-"""Running an evaluation from Python (the demo, notebooks): compose conf/eval.yaml and call `evaluation.run.evaluate`."""
+"""Running an evaluation from Python (the demo, notebooks): compose conf/eval.yaml and call `evaluation.task.evaluate`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def run_eval(overrides: list[str] | tuple[str, ...] = ()) -> dict:
     label, n, <metric>_mean/_std), `rows` (per item and seed), `table` (Markdown), `counts`, and the
     paths `run_dir`, `samples_dir`, `results_md`, `results_csv`, `items_csv`, `videos`."""
     from ..tracking import finish_wandb
-    from .run import evaluate
+    from .task import evaluate
 
     try:
         return evaluate(compose_eval(overrides))

@@ -70,7 +70,7 @@ def write_model_card(run: Path, out: Path) -> Path:
     arch = "\n".join(f"| {sub} | `{cls}` | {n / 1e6:.2f} M |" for sub, (cls, n) in n_params.items())
     text = f"""# tiny_pretrained: the project's own small text-to-video model
 
-Trained on 2 CPU cores by `make tiny-world` (the stages of `python -m flipsketch.tiny_world.train`).
+Trained on 2 CPU cores by `make tiny-world` (the stages of `python -m flipsketch.tiny_world`).
 It has the same component classes as ModelScope text-to-video-ms-1.7b, so every code path that
 FlipSketch runs on the real model runs here too. Load it with `model=tiny_pretrained`.
 
@@ -113,7 +113,7 @@ Self-attention sharpness of the base while it trained (entropy / log(sequence le
 t=500; 1 = uniform): {entropy_track(run)}.
 
 Commands: `make tiny-world` runs, in order,
-`python -m flipsketch.tiny_world.train --stage vae --init src/flipsketch/assets/tiny_pretrained`,
+`python -m flipsketch.tiny_world --stage vae --init src/flipsketch/assets/tiny_pretrained`,
 `--stage base --init ...`, `--stage export`, `--stage lora` (each resumable: rerun after a stop to
 continue; `TINY_WORLD_STEPS` / `TINY_WORLD_MINUTES` bound the base stage). On a GPU,
 `make tiny-world-gpu` (`experiments/gpu_tiny_world.py`) runs every stage within 9 minutes.

@@ -38,8 +38,7 @@ def train_lora(run: Path, out: Path, steps: int, overrides: list[str]) -> Path:
     import shutil
 
     from ..models.lora import LORA_FILENAME
-    from ..training.run import finish_wandb, train
-    from ..training.smoke import compose_train
+    from ..training.task import compose_train, finish_wandb, train
 
     require(out / "unet", "export")
     lora_run = run / "lora"

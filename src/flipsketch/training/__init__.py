@@ -1,6 +1,6 @@
 """LoRA fine-tuning (docs/METHOD.md section 1): data, LightningModule, validation videos, export helpers.
 
-The task itself is `flipsketch.training.run.train(cfg)`. Lightning is slow to import, so the two
+The task itself is `flipsketch.training.task.train(cfg)`. Lightning is slow to import, so the two
 classes below load on first use: importing a light submodule (run, loggers, rng) stays cheap.
 """
 

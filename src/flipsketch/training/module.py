@@ -19,9 +19,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from ..checkpointing import enable_block_checkpointing
 from ..config import HALF_TRUE, MIXED_PRECISIONS, LoraSettings
 from ..errors import UserError
+from ..models.activation_checkpointing import enable_block_checkpointing
 from ..models.components import Components
 from ..models.encode import encode_images, encode_prompt
 from ..models.loaders import resolve_dtype

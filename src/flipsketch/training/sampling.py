@@ -14,8 +14,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from ..checkpointing import enable_block_checkpointing
 from ..config import SamplerConfig
+from ..models.activation_checkpointing import enable_block_checkpointing
 from ..outputs import VIDEO_FORMATS, check_formats, write_gif, write_mp4
 
 WRITERS = dict(zip(VIDEO_FORMATS, (write_gif, write_mp4), strict=True))  # the formats a sample is written as

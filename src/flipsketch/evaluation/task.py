@@ -104,9 +104,9 @@ def evaluate(cfg: DictConfig) -> dict:
     from ..models.loaders import resolve_device
     from .benchmark import load_benchmark
     from .context import EvalContext
+    from .evaluator import Evaluator
     from .methods import resolve_methods
     from .overlap import overlap_warnings
-    from .runner import Evaluator
     from .shard import Shard, await_all, run_shard, shard_result
     from .table import sampler_line, summarize, to_markdown, write_items_csv, write_summary_csv
     from .wandb_log import WandbRun

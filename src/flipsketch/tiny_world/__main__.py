@@ -1,10 +1,10 @@
 """Train the tiny world from scratch: VAE, then text encoder + UNet3D, on procedural shape clips.
 
-    python -m flipsketch.tiny_world.train --stage vae  --minutes 10
-    python -m flipsketch.tiny_world.train --stage base --minutes 60
-    python -m flipsketch.tiny_world.train --stage decoder  # sharper decoder, same latent space
-    python -m flipsketch.tiny_world.train --stage export   # -> src/flipsketch/assets/tiny_pretrained
-    python -m flipsketch.tiny_world.train --stage lora     # sketch LoRA on the shipped sketches
+    python -m flipsketch.tiny_world --stage vae  --minutes 10
+    python -m flipsketch.tiny_world --stage base --minutes 60
+    python -m flipsketch.tiny_world --stage decoder  # sharper decoder, same latent space
+    python -m flipsketch.tiny_world --stage export   # -> src/flipsketch/assets/tiny_pretrained
+    python -m flipsketch.tiny_world --stage lora     # sketch LoRA on the shipped sketches
 
 Every stage is resumable: it keeps `state.safetensors` (weights, EMA) + `optim.pt` (optimizer,
 loaded with weights_only=True) + `progress.json` under `--run`, saves every `--save-every` steps

@@ -1,7 +1,6 @@
 """The training task: build a run from a composed train config, fit it, export the LoRA.
 
-    from flipsketch.training.run import finish_wandb, train
-    from flipsketch.training.smoke import compose_train
+    from flipsketch.training.task import compose_train, finish_wandb, train
     metrics = train(compose_train(["experiment=tiny_smoke"], out_dir=tmp))
 
 `flipsketch-train` (flipsketch/train.py) is the command line around `train`; the demo and the tiny
@@ -10,14 +9,31 @@ world's LoRA stage call it here, without the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from ..errors import UserError
 from ..tracking import finish_wandb
 
-__all__ = ["finish_wandb", "train"]
+__all__ = ["compose_train", "finish_wandb", "train"]
+
+
+def compose_train(
+    overrides: Sequence[str] = (), out_dir: str | Path | None = None, config_name: str = "train"
+) -> DictConfig:
+    """Compose the real train config (Hydra compose API), with every output under `out_dir`."""
+    from ..cli import compose_config
+
+    cfg = compose_config(config_name, list(overrides))
+    if out_dir is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out_dir)
+            cfg.paths.log_dir = str(out_dir)
+            if "data_dir" in cfg.paths:
+                cfg.paths.data_dir = str(Path(out_dir) / "data")
+    return cfg
 
 
 def train(cfg: DictConfig) -> dict:
