@@ -81,46 +81,30 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(a.run)
     init = copy_init_source(Path(a.init)) if a.init else None
     try:
-        if a.stage == "vae":
+        common = dict(
+            minutes=a.minutes, save_every=a.save_every, seed=a.seed, domain=a.domain, device=a.device
+        )
+        if a.stage in ("vae", "decoder"):  # the decoder stage: a sharper decoder, the VAE's encoder kept
+            decoder = a.stage == "decoder"
             train_vae(
-                run / "vae",
-                a.steps or 600,
-                a.minutes,
-                a.batch or 16,
-                a.lr or 1e-3,
-                a.save_every,
-                a.seed,
-                domain=a.domain,
-                init_dir=init,
-                device=a.device,
-            )
-        elif a.stage == "decoder":
-            train_vae(
-                run / "decoder",
-                a.steps or 300,
-                a.minutes,
-                a.batch or 16,
-                a.lr or 5e-4,
-                a.save_every,
-                a.seed,
-                run / "vae",
-                domain=a.domain,
-                device=a.device,
+                run / a.stage,
+                steps=a.steps or (300 if decoder else 600),
+                batch=a.batch or 16,
+                lr=a.lr or (5e-4 if decoder else 1e-3),
+                init_from=run / "vae" if decoder else None,
+                init_dir=None if decoder else init,
+                **common,
             )
         elif a.stage == "base":
             train_base(
                 run / "base",
                 run / "vae",
-                a.steps or 20000,
-                a.minutes,
-                a.batch or 4,
-                a.lr or 1e-3,
-                a.save_every,
-                a.seed,
-                domain=a.domain,
+                steps=a.steps or 20000,
+                batch=a.batch or 4,
+                lr=a.lr or 1e-3,
                 init_dir=init,
-                device=a.device,
                 spans=None if a.spans is None else parse_spans(a.spans),
+                **common,
             )
         elif a.stage == "export":
             print(f"exported {export_base(run, Path(a.out))}")
