@@ -26,6 +26,7 @@ def load_run(spec: str, seed: int) -> tuple[Image.Image, list[Image.Image]]:
     return Image.open(sketch).convert("L"), [Image.open(f).convert("L") for f in frames]
 
 
+# PIL, not torchvision's make_grid: it would frame the strip and grey its white gaps between rows
 def row(images: list[Image.Image], size: int) -> Image.Image:
     out = Image.new("L", (len(images) * size + (len(images) - 1) * GAP, size), 225)
     for i, im in enumerate(images):

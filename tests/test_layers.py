@@ -28,7 +28,7 @@ LAYER_OF = {
     "flipsketch.tracking": "foundation",
     "flipsketch.config": "foundation",
     "flipsketch.resources": "foundation",  # where conf/ and the shipped files are (checkout or wheel)
-    "flipsketch.fonts": "foundation",  # the label font of every picture (contact sheets, sweep plots)
+    "flipsketch.fonts": "foundation",  # the label font of the contact sheets (PIL)
     "flipsketch.threads": "foundation",  # the torch thread count every entry point uses
     "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe
     "flipsketch.cli": "harness",  # the cli/ package: config composition + the console-main builder, not a CLI

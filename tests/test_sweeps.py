@@ -146,21 +146,86 @@ def test_the_combined_table_names_the_scorer_and_the_policy(tmp_path):
     assert "Scoring: every method scored alike: grey + Otsu binarisation; 10 frames" in table
 
 
-def test_nice_ticks():
-    from flipsketch.sweeps import nice_ticks
+def _close_sweep(tmp_path):
+    """S2V values 0.99710..0.99727 apart by less than the fourth decimal; motion by 1e-4, Chamfer by
+    1e-5 (where matplotlib would write an offset: "1e-5+3.3" above ticks 0.0, 0.2, ...)."""
+    from flipsketch.sweeps import collect, summary_table
 
-    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert nice_ticks(0, 10, 3) == [0, 5, 10]
-    assert nice_ticks(0.805, 0.905) == pytest.approx([0.82, 0.84, 0.86, 0.88, 0.9])
-    assert nice_ticks(2, 2) == [2]
-    from flipsketch.sweeps import tick_labels
+    for job, (lam, s2v) in enumerate([(0, 0.997105), (0.5, 0.997265), (1, 0.9972)]):
+        metrics = {"full/s2v": s2v, "full/motion": 0.01 + lam * 1e-4, "full/chamfer": 3.3 + lam * 1e-5}
+        write_job_result(tmp_path / str(job), [f"sampler.lambda_={lam}"], "full/s2v", s2v, metrics)
+    columns, rows, _ = summary_table(collect(tmp_path), "full/s2v", "max")
+    return columns, rows
 
-    assert tick_labels(nice_ticks(0.997105, 0.997265)) == ["0.99715", "0.99720", "0.99725"]
-    assert tick_labels([0, 0.25, 0.5]) == ["0.00", "0.25", "0.50"] and tick_labels([0, 5, 10]) == [
-        "0",
-        "5",
-        "10",
+
+def _ticks(axis) -> list[str]:
+    lo, hi = sorted(axis.get_view_interval())
+    return [
+        t.get_text() for t in axis.get_ticklabels() if lo <= t.get_position()[axis.axis_name == "y"] <= hi
     ]
+
+
+def test_close_values_get_tick_labels_that_keep_them_apart_and_labels_inside(tmp_path):
+    from flipsketch.sweeps import _sweep_figure, _tradeoff_figure
+
+    columns, rows = _close_sweep(tmp_path)
+    fig = _sweep_figure(columns, rows, "full/s2v")
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert fig.get_suptitle() == "full/s2v against sampler.lambda_"
+    assert ax.get_xlabel() == "sampler.lambda_" and ax.get_title(loc="left") == "full/s2v"
+    y = _ticks(ax.yaxis)
+    assert len(y) >= 3 and len(set(y)) == len(y), y  # not all "0.9972"
+    assert all(t.startswith("0.9971") or t.startswith("0.9972") for t in y), y  # no offset, no 1e-4
+    assert not ax.yaxis.get_offset_text().get_text()
+    assert len({len(t) for t in y}) == 1, y  # one number of decimals for all
+    fig, method = _tradeoff_figure(columns, rows, "full/s2v")
+    fig.canvas.draw()
+    assert method == "full" and len(fig.axes) == 2
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            t = _ticks(axis)
+            assert len(set(t)) == len(t) >= 3 and not axis.get_offset_text().get_text(), t
+        assert all(t.startswith("3.3000") for t in _ticks(fig.axes[0].yaxis))
+        box = ax.get_window_extent()
+        labels = [t for t in ax.texts if t.get_text().startswith("lambda_=")]
+        assert [t.get_text() for t in labels] == ["lambda_=0", "lambda_=0.5", "lambda_=1"]
+        for t in labels:  # every point label inside its plot, the rightmost one turned to the left
+            ext = t.get_window_extent()
+            assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1
+
+
+def test_the_tradeoff_draws_one_point_per_value_in_each_panel(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from scipy import ndimage
+
+    _lambda_sweep(tmp_path)  # 5 values of lambda_
+    img = np.asarray(Image.open(tmp_path / "tradeoff.png").convert("RGB")).astype(int)
+    assert img.shape == (380, 920, 3) and (img == 255).all(-1).mean() > 0.7  # white, not blank
+    blue = np.all(img == (30, 90, 200), axis=-1)
+    for panel in (blue[:, :460], blue[:, 460:]):
+        spots, n = ndimage.label(panel)
+        sizes = ndimage.sum(panel, spots, range(1, n + 1))
+        assert n == 5 and (sizes > 15).all(), (n, sizes)
+    joins = np.all(np.abs(img - (150, 170, 220)) <= 8, axis=-1)  # the thin line joining them
+    assert joins[:, :460].sum() > 50 and joins[:, 460:].sum() > 50
+    ink = img.sum(-1) < 300  # the title at the top left
+    assert ink[:25, :200].sum() > 50
+
+
+def test_the_sweep_line_rises_with_the_metric_and_nothing_leaves_the_picture(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    _lambda_sweep(tmp_path)  # S2V grows with lambda_
+    img = np.asarray(Image.open(tmp_path / "sweep.png").convert("RGB")).astype(int)
+    blue = np.all(img == (30, 90, 200), axis=-1)
+    ys, xs = np.nonzero(blue)
+    assert blue.sum() > 300 and xs.max() - xs.min() > 300  # one line across the plot
+    assert ys[xs < xs.min() + 10].mean() > ys[xs > xs.max() - 10].mean() + 100  # rising (y grows down)
+    ink = img.sum(-1) < 300
+    assert not ink[:, -3:].any() and not ink[-3:].any()  # labels and ticks kept inside the picture
 
 
 def test_sweep_picture_has_its_title_spaced_and_ticks_on_both_axes(tmp_path):

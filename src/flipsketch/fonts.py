@@ -1,6 +1,6 @@
-"""The one label font of every picture (contact sheets, sweep plots): a TrueType font with Greek
-letters when the system has one. Foundation layer: PIL only, so the harness (sweeps) and sampling
-(pictures) draw their labels alike."""
+"""The label font of the pictures drawn with PIL (contact sheets): a TrueType font with Greek letters
+when the system has one. Foundation layer: PIL only. (The sweep plots are drawn with matplotlib, in
+its own DejaVu Sans.)"""
 
 from __future__ import annotations
 

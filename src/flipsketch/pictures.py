@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from .atomic import atomic_path
-from .fonts import drawable, label_font  # the foundation's: sweep plots use the same font
+from .fonts import drawable, label_font
 
 
 def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray]]]], scale: int = 2) -> Path:
@@ -37,6 +37,7 @@ def contact_sheet(path: Path, blocks: list[tuple[str, list[tuple[str, np.ndarray
         y += title_h
         for label, frames in rs:
             draw.text((2, y + side // 2 - 5), drawable(label, unicode), fill=(0, 0, 0), font=font)
+            # PIL, not torchvision's make_grid: rows differ in frame count, a one-tile grid loses its padding
             for k, fr in enumerate(np.asarray(frames)):
                 im = Image.fromarray(fr).convert("RGB")
                 im = im.resize((side, side), Image.Resampling.NEAREST)

@@ -2,7 +2,7 @@
 overrides, the metric a sweeper optimises, all its metrics); when the multirun ends,
 `SweepSummary` (a Hydra callback, conf/hydra/default.yaml) writes one table over all jobs to the
 multirun folder, `results.md` and `results.csv`, with the swept values as columns, and names the
-best job by `optimized_metric` (`optimized_mode`: max or min). Pictures, drawn with PIL and
+best job by `optimized_metric` (`optimized_mode`: max or min). Pictures, drawn with matplotlib and
 embedded in results.md: `sweep.png` (the optimised metric against one swept number) and, when the
 sweep is over one sampler knob of an evaluation, `tradeoff.png` (motion against Chamfer and
 against S2V, one labelled point per value)."""
@@ -170,89 +170,45 @@ def write_summary(sweep_dir: Path, metric: str | None, mode: str = "max", title:
     return {"table": text, "best": best, "jobs": jobs, "results_md": str(sweep_dir / "results.md")}
 
 
-def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
-    """About `n` round tick values (1, 2, 2.5 or 5 x 10^k apart) covering [lo, hi]."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return []
-    if hi <= lo:
-        return [lo]
-    raw = (hi - lo) / max(1, n - 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(k * mag for k in (1, 2, 2.5, 5, 10) if k * mag >= raw * (1 - 1e-9))
-    first = math.ceil(lo / step - 1e-9) * step
-    ticks, k = [], 0
-    while first + k * step <= hi + step * 1e-9:
-        ticks.append(round(first + k * step, 12))
-        k += 1
-    return ticks
+POINT = "#1e5ac8"  # (30, 90, 200): the points, and the line of sweep.png
+JOIN = "#96aadc"  # (150, 170, 220): the thin line joining a trade-off's points in value order
+GRID = "#ebebeb"  # (235, 235, 235): grid lines at the ticks
+_TEXT = {"parse_math": False}  # labels are metric names and override values, never mathtext ("$")
 
 
-def tick_labels(ticks: list[float]) -> list[str]:
-    """The ticks written with as few decimals as keep them exact and apart (0.99705 and 0.9971
-    must not both read "0.9971")."""
-    if len(ticks) < 2:
-        return [f"{t:.4g}" for t in ticks]
-    step = min(abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False)) or 1.0
-    for decimals in range(0, 12):
-        labels = [f"{t:.{decimals}f}" for t in ticks]
-        if len(set(labels)) == len(labels) and all(
-            abs(float(x) - t) < step * 1e-6 for x, t in zip(labels, ticks, strict=True)
-        ):
-            return labels
-    return [f"{t:.6g}" for t in ticks]
+def _figure(width: int, height: int, title: str, panels: int = 1):
+    """A `width` x `height` px figure of `panels` axes side by side, `title` at its top left; Agg
+    alone (no pyplot, no window). matplotlib's own DejaVu Sans draws λ; ticks are round (1, 2, 2.5
+    or 5 x 10^k apart) and written with the decimals that keep them apart (0.99715, not an offset)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(title, x=0.015, ha="left", fontsize=11, **_TEXT)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    for ax in axes:
+        ax.grid(True, color=GRID, linewidth=0.72)  # 1 px at 100 dpi
+        ax.set_axisbelow(True)
+        ax.spines[:].set_color("#a0a0a0")
+        ax.tick_params(colors="#3c3c3c", labelsize=9)
+        ax.ticklabel_format(useOffset=False)
+    return fig, list(axes)
 
 
-def _axes(d, box, x_range, y_range, font, x_label: str = "", y_label: str = ""):
-    """The frame, grid lines and labelled ticks of a plot in `box` (left, top, right, bottom);
-    returns at(x, y) -> pixel."""
-    left, top, right, bottom = box
-    x0, x1 = x_range
-    y0, y1 = y_range
-
-    def at(x, y):
-        return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
-
-    d.rectangle(box, outline=(160, 160, 160))
-    x_ticks = nice_ticks(x0, x1)
-    for t, label in zip(x_ticks, tick_labels(x_ticks), strict=True):
-        px = at(t, y0)[0]
-        d.line((px, top, px, bottom), fill=(235, 235, 235))
-        d.line((px, bottom, px, bottom + 4), fill=(100, 100, 100))
-        d.text((px - d.textlength(label, font=font) / 2, bottom + 6), label, fill=(60, 60, 60), font=font)
-    y_ticks = nice_ticks(y0, y1)
-    for t, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
-        py = at(x0, t)[1]
-        d.line((left, py, right, py), fill=(235, 235, 235))
-        d.line((left - 4, py, left, py), fill=(100, 100, 100))
-        d.text((left - 7 - d.textlength(label, font=font), py - 7), label, fill=(60, 60, 60), font=font)
-    d.rectangle(box, outline=(160, 160, 160))
-    if x_label:
-        d.text(
-            ((left + right - d.textlength(x_label, font=font)) / 2, bottom + 24),
-            x_label,
-            fill="black",
-            font=font,
-        )
-    if y_label:
-        d.text((left, top - 18), y_label, fill=(90, 90, 90), font=font)
-    return at
+def _labels(fig, ax, points, labels: list[str]) -> None:
+    """Each point's label above it on the right, or on its left where the right would leave the plot."""
+    fig.canvas.draw()  # lays the figure out: the axes' final place
+    fig.set_layout_engine("none")  # and keeps it there while the labels are placed
+    box, renderer = ax.get_window_extent(), fig.canvas.get_renderer()
+    for (x, y), label in zip(points, labels, strict=True):
+        text = ax.annotate(label, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=9, **_TEXT)
+        if text.get_window_extent(renderer).x1 > box.x1 - 2:
+            text.set(x=-5, ha="right")  # xytext is the text's position in offset points
 
 
-def _padded(values: list[float], pad: float) -> tuple[float, float]:
-    lo, hi = min(values), max(values)
-    if hi <= lo:
-        lo, hi = lo - 0.5 * (abs(lo) or 1), hi + 0.5 * (abs(hi) or 1)
-    return lo - pad * (hi - lo), hi + pad * (hi - lo)
-
-
-def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | None) -> Path | None:
-    """sweep.png: the optimised metric against the swept value, when exactly one numeric value is
-    swept (e.g. sampler.lambda_); None (nothing drawn) otherwise. Drawn with PIL alone: a titled
-    plot with round ticks on both axes."""
-    from PIL import Image, ImageDraw
-
-    from .fonts import drawable, label_font
-
+def _sweep_figure(columns: list[str], rows: list[dict], metric: str | None):
+    """The figure of sweep.png (see plot_sweep), or None."""
     swept = [c for c in columns[1:] if not any(isinstance(r.get(c), float) for r in rows)]
     if len(swept) != 1 or metric is None:
         return None
@@ -267,31 +223,23 @@ def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | N
     if len(pts) < 2:
         return None
     pts.sort()
-    font, unicode = label_font(12)
-    w, h = 560, 360
-    box = (70, 48, w - 24, h - 56)
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-    d.text((box[0], 8), drawable(f"{metric} against {swept[0]}", unicode), fill="black", font=font)
-    at = _axes(
-        d,
-        box,
-        _padded([p[0] for p in pts], 0.05),
-        _padded([p[1] for p in pts], 0.1),
-        font,
-        x_label=drawable(swept[0], unicode),
-        y_label=drawable(metric, unicode),
-    )
-    d.line([at(x, y) for x, y in pts], fill=(30, 90, 200), width=2)
-    for x, y in pts:
-        cx, cy = at(x, y)
-        d.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=(30, 90, 200))
-        label = f"{y:.6g}"
-        width = d.textlength(label, font=font)
-        d.text(
-            (cx + 5 if cx + 5 + width < w - 4 else cx - 5 - width, cy - 16), label, fill="black", font=font
-        )
-    img.save(path)
+    fig, (ax,) = _figure(560, 360, f"{metric} against {swept[0]}")
+    ax.set_xlabel(swept[0], **_TEXT)
+    ax.set_title(metric, loc="left", fontsize=10, color="#5a5a5a", **_TEXT)
+    ax.plot(*zip(*pts, strict=True), "o-", color=POINT, linewidth=2, markersize=5, markeredgewidth=0)
+    ax.margins(x=0.05, y=0.1)
+    _labels(fig, ax, pts, [f"{y:.6g}" for _, y in pts])
+    return fig
+
+
+def plot_sweep(path: Path, columns: list[str], rows: list[dict], metric: str | None) -> Path | None:
+    """sweep.png: the optimised metric against the swept value, when exactly one numeric value is
+    swept (e.g. sampler.lambda_); None (nothing drawn) otherwise. Drawn with matplotlib: a titled
+    plot with round ticks and grid lines on both axes, each point labelled with its value."""
+    fig = _sweep_figure(columns, rows, metric)
+    if fig is None:
+        return None
+    fig.savefig(path, format="png")
     return path
 
 
@@ -306,14 +254,8 @@ def _tradeoff_method(keys: set[str], metric: str | None) -> str | None:
     return prefer if prefer in ok else (sorted(ok)[0] if ok else None)
 
 
-def plot_tradeoff(path: Path, columns: list[str], rows: list[dict], metric: str | None):
-    """tradeoff.png: for a sweep over exactly one sampler knob (e.g. sampler.lambda_=0,0.5,1), motion
-    (x) against Chamfer and against S2V (y), one point per value labelled with it, joined in value
-    order. Returns (path, method shown) or None (nothing drawn). Drawn with PIL alone."""
-    from PIL import Image, ImageDraw
-
-    from .fonts import drawable, label_font
-
+def _tradeoff_figure(columns: list[str], rows: list[dict], metric: str | None):
+    """(figure of tradeoff.png, method shown) (see plot_tradeoff), or None."""
     swept = [c for c in columns[1:] if not any(isinstance(r.get(c), float) for r in rows)]
     if len(swept) != 1 or not swept[0].startswith("sampler.") or len(rows) < 2:
         return None
@@ -336,37 +278,32 @@ def plot_tradeoff(path: Path, columns: list[str], rows: list[dict], metric: str 
 
     pts.sort(key=order)
     knob = swept[0].split(".", 1)[1]
-    font, unicode = label_font(12)
-    pw, h = 460, 380
-    img = Image.new("RGB", (2 * pw, h), "white")
-    d = ImageDraw.Draw(img)
     title = f"{method}: motion against closeness to the sketch, one point per {swept[0]}"
-    d.text((70, 6), drawable(title, unicode), fill="black", font=font)
+    fig, axes = _figure(920, 380, title, panels=len(TRADEOFF_Y))
     xs = [r[f"{method}/motion"] for r in pts]
-    for panel, (key, name) in enumerate(TRADEOFF_Y):
+    labels = [f"{knob}={r[swept[0]]}" for r in pts]
+    for ax, (key, name) in zip(axes, TRADEOFF_Y, strict=True):
         ys = [r[f"{method}/{key}"] for r in pts]
-        left = panel * pw
-        labels = [drawable(f"{knob}={r[swept[0]]}", unicode) for r in pts]
-        _scatter(d, (left + 70, 52, left + pw - 20, h - 60), xs, ys, labels, font, drawable(name, unicode))
-    img.save(path)
+        ax.set_xlabel("motion (px / frame)", **_TEXT)
+        ax.set_title(name, loc="left", fontsize=10, color="#5a5a5a", **_TEXT)
+        ax.plot(xs, ys, color=JOIN, linewidth=0.72)
+        ax.plot(xs, ys, "o", color=POINT, markersize=5.8, markeredgewidth=0)
+        ax.margins(x=0.08, y=0.1)
+    for ax, (key, _) in zip(axes, TRADEOFF_Y, strict=True):
+        _labels(fig, ax, list(zip(xs, [r[f"{method}/{key}"] for r in pts], strict=True)), labels)
+    return fig, method
+
+
+def plot_tradeoff(path: Path, columns: list[str], rows: list[dict], metric: str | None):
+    """tradeoff.png: for a sweep over exactly one sampler knob (e.g. sampler.lambda_=0,0.5,1), motion
+    (x) against Chamfer and against S2V (y), one point per value labelled with it, joined in value
+    order. Returns (path, method shown) or None (nothing drawn). Drawn with matplotlib."""
+    drawn = _tradeoff_figure(columns, rows, metric)
+    if drawn is None:
+        return None
+    fig, method = drawn
+    fig.savefig(path, format="png")
     return path, method
-
-
-def _scatter(
-    d, box, xs: list[float], ys: list[float], labels: list[str], font=None, y_label: str = ""
-) -> None:
-    """Points (x, y) in `box` (left, top, right, bottom), joined in the given order, each labelled,
-    on axes with round ticks."""
-    right = box[2]
-    at = _axes(d, box, _padded(xs, 0.08), _padded(ys, 0.1), font, "motion (px / frame)", y_label)
-    d.line([at(x, y) for x, y in zip(xs, ys, strict=True)], fill=(150, 170, 220), width=1)
-    for x, y, label in zip(xs, ys, labels, strict=True):
-        cx, cy = at(x, y)
-        d.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=(30, 90, 200))
-        width = d.textlength(label, font=font)
-        d.text(
-            (cx + 6 if cx + 6 + width < right else cx - 6 - width, cy - 16), label, fill="black", font=font
-        )
 
 
 try:
