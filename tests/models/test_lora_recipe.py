@@ -13,7 +13,7 @@ from flipsketch.models import build_model
 from flipsketch.models.lora import add_lora, save_lora
 from flipsketch.models.registry import TINY_PRETRAINED_DIR
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "lora_recipe.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lora_recipe.md"
 TOL = 1e-5
 
 

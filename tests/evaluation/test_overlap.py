@@ -10,7 +10,7 @@ from flipsketch.evaluation import run_eval
 from flipsketch.evaluation.benchmark import BenchmarkItem
 from flipsketch.evaluation.overlap import lora_train_sources, overlap_warnings, overlapping
 from flipsketch.models.lora import add_lora, save_lora
-from tests.test_eval import FAST
+from tests.evaluation.test_eval import FAST
 
 
 def _sha(path: Path) -> str:
