@@ -21,9 +21,29 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny():
+    """The tiny model, built once per session: for tests that only read it (never add LoRA, load
+    weights or change its processors; `fresh_tiny` gives a model of one's own for that)."""
     from flipsketch.models import build_model
 
     return build_model("tiny")
+
+
+@pytest.fixture(scope="session")
+def fresh_tiny():
+    """A factory: each call builds a new tiny model, for a test (or module fixture) that changes it.
+    Session-scoped only so that module-scoped fixtures may use it; it keeps no model itself."""
+    from flipsketch.models import build_model
+
+    return lambda: build_model("tiny")
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory) -> Path:
+    """The small training dataset (tests.helpers.tiny_dataset defaults), generated once per session;
+    tests read it and write nothing into it."""
+    from tests.helpers import tiny_dataset
+
+    return tiny_dataset(tmp_path_factory.mktemp("train_dataset") / "clips")
 
 
 def draw_sketch(size=64, shape="circle") -> Image.Image:

@@ -239,3 +239,62 @@ def test_no_module_imports_another_modules_private_names():
                         if a.name.startswith("_") and not a.name.startswith("__")
                     ]
     assert not bad, bad
+
+
+# tests/ mirrors the source tree: tests/<name>/ holds the tests of the package or module <name> of
+# src/flipsketch or data_gen; tests of flat modules and project-wide tests sit at tests/ top level.
+# Folders for behaviour that cuts across packages are declared here.
+CROSS_CUTTING_TEST_FOLDERS = {"safety": "untrusted input, files, network and disk, across every CLI"}
+
+
+def mirror_problems(tests: Path, roots: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """(folders of Python files under `tests` named after no package or module of `roots` nor declared
+    cross-cutting, those folders without an __init__.py)."""
+    sources = set(roots)  # data_gen itself
+    for root in roots.values():
+        sources |= {p.stem for p in root.glob("*.py")}
+        sources |= {p.parent.name for p in root.glob("*/__init__.py")}
+    folders = sorted(
+        d
+        for d in tests.rglob("*")
+        if d.is_dir() and not d.name.startswith((".", "_")) and any(d.glob("*.py"))
+    )
+    stray = [
+        str(d.relative_to(tests))
+        for d in folders
+        if d.relative_to(tests).parts[0] not in sources | set(CROSS_CUTTING_TEST_FOLDERS)
+    ]
+    no_init = [str(d.relative_to(tests)) for d in folders if not (d / "__init__.py").is_file()]
+    return stray, no_init
+
+
+def test_every_test_folder_mirrors_a_source_package_or_module():
+    tests = Path(__file__).resolve().parent
+    assert any(d.is_dir() and (d / "__init__.py").is_file() for d in tests.iterdir())
+    stray, no_init = mirror_problems(tests, ROOTS)
+    assert not stray, f"test folders named after no package or module of src/flipsketch or data_gen: {stray}"
+    assert not no_init, (
+        f"test folders without __init__.py (tests import as tests.<folder>.<module>): {no_init}"
+    )
+
+
+def test_the_mirror_check_sees_a_stray_folder_and_a_missing_init(tmp_path):
+    src = tmp_path / "src" / "pkg"
+    (src / "models").mkdir(parents=True)
+    (src / "models" / "__init__.py").write_text("")
+    (src / "pipeline.py").write_text("")
+    tests = tmp_path / "tests"
+    for name, init in [
+        ("models", True),
+        ("pipeline", True),
+        ("safety", True),
+        ("sampling", True),
+        ("evaluation", False),
+    ]:
+        (tests / name).mkdir(parents=True)
+        (tests / name / "test_x.py").write_text("")
+        if init:
+            (tests / name / "__init__.py").write_text("")
+    (tests / "fixtures").mkdir()  # data only: not a test folder
+    (tests / "fixtures" / "a.json").write_text("{}")
+    assert mirror_problems(tests, {"pkg": src}) == (["evaluation", "sampling"], ["evaluation"])

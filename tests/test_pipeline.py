@@ -21,10 +21,8 @@ def cfg(**kw):
 
 
 @pytest.fixture(scope="module")
-def pipe():
-    from flipsketch.models import build_model
-
-    return FlipSketchPipeline(build_model("tiny"))
+def pipe(fresh_tiny):
+    return FlipSketchPipeline(fresh_tiny())  # its calls install processors: a model of its own
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,8 @@ N, STEPS, TAU1, TAU2 = 4, 4, 2, 3  # the reference stream runs at every step: 4,
 
 
 @pytest.fixture(scope="module")
-def pipe():
-    from flipsketch.models import build_model
-
-    return FlipSketchPipeline(build_model("tiny"))
+def pipe(fresh_tiny):
+    return FlipSketchPipeline(fresh_tiny())  # its calls install processors: a model of its own
 
 
 def config(**over) -> SamplerConfig:

@@ -1,5 +1,5 @@
 """The one module that knows Hydra's internals (written against hydra-core 1.3; a Hydra upgrade
-is caught by tests/test_hydra_adapter.py, which pins everything below against the installed Hydra).
+is caught by tests/cli/test_hydra_adapter.py, which pins everything below against the installed Hydra).
 
 * the command-line flags Hydra's own argparse parser takes, and which of them take a value;
 * the override grammar's value types (`Override._value`, `Override._get_value_element_as_str`);

@@ -2,7 +2,7 @@
 
 Not `diffusers.optimization.get_scheduler`: its cosine, linear and constant shapes are these, but its
 warmup gives step k of W the factor k / W (here (k + 1) / W), so its first step has lr 0, and it has
-no floor (`min_ratio`); tests/test_train_module.py pins the lr per step of conf/'s schedules."""
+no floor (`min_ratio`); tests/training/test_train_module.py pins the lr per step of conf/'s schedules."""
 
 from __future__ import annotations
 

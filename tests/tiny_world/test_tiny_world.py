@@ -16,7 +16,7 @@ from flipsketch.tiny_world import __main__ as tw
 from flipsketch.tiny_world.doodles import MOTION_SPANS
 from flipsketch.tiny_world.vae import load_trained_vae
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------- base-domain data

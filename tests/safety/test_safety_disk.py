@@ -66,13 +66,12 @@ def test_disk_full_is_recognised_through_wrappers():
 
 # ------------------------------------------------------------------------- training checkpoints
 @pytest.fixture(scope="module")
-def tiny_trained(tmp_path_factory):
+def tiny_trained(tmp_path_factory, dataset):
     from flipsketch.training.builders import build_run
     from flipsketch.training.task import compose_train
-    from tests.helpers import fast_overrides, tiny_dataset
+    from tests.helpers import fast_overrides
 
     tmp = tmp_path_factory.mktemp("disk_train")
-    dataset = tiny_dataset(tmp / "clips")
     run = build_run(compose_train(fast_overrides(dataset, steps=1), out_dir=tmp / "run"))
     run.trainer.fit(run.module, datamodule=run.datamodule)
     return run

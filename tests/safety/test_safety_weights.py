@@ -10,16 +10,15 @@ import torch
 from safetensors.torch import save_file
 
 from flipsketch.errors import UserError
-from flipsketch.models import build_model
 from flipsketch.models import lora as L
 
 
 @pytest.fixture(scope="module")
-def good_lora(tmp_path_factory):
+def good_lora(tmp_path_factory, fresh_tiny):
     """A real LoRA file of the tiny model (random B: a non-zero delta) and its tensors."""
     from safetensors import safe_open
 
-    src = build_model("tiny")
+    src = fresh_tiny()
     L.add_lora(src.unet, targets="attn", init=False)
     path = L.save_lora(tmp_path_factory.mktemp("lora") / "good.safetensors", src.unet)
     with safe_open(str(path), framework="pt") as f:
@@ -31,8 +30,7 @@ def _write(path, tensors, meta=None):
     return path
 
 
-def _load_fresh(path):
-    fresh = build_model("tiny")
+def _load_fresh(path, fresh):
     before = {k: v.clone() for k, v in fresh.unet.state_dict().items()}
     try:
         L.load_lora(path, fresh.unet)
@@ -41,29 +39,29 @@ def _load_fresh(path):
     return before, after
 
 
-def test_a_good_lora_still_loads(good_lora):
+def test_a_good_lora_still_loads(good_lora, fresh_tiny):
     path, _, _ = good_lora
-    before, after = _load_fresh(path)
+    before, after = _load_fresh(path, fresh_tiny())
     assert all(torch.equal(before[k], after[k]) for k in before)  # base weights untouched
     assert any("lora_" in k for k in after)
 
 
-def test_a_base_weight_key_is_refused_and_the_layer_is_untouched(tmp_path, good_lora):
+def test_a_base_weight_key_is_refused_and_the_layer_is_untouched(tmp_path, good_lora, tiny, fresh_tiny):
     _, tensors, meta = good_lora
     bad = dict(tensors)
-    conv = build_model("tiny").unet.conv_in.weight
+    conv = tiny.unet.conv_in.weight
     bad["unet.conv_in.weight"] = torch.zeros_like(conv)
     path = _write(tmp_path / "base_key.safetensors", bad, meta)
     with pytest.raises(UserError, match=r"'unet\.conv_in\.weight' is not a LoRA tensor"):
         L.check_lora_file(path)
-    fresh = build_model("tiny")
+    fresh = fresh_tiny()
     with pytest.raises(UserError, match="conv_in"):
         L.load_lora(path, fresh.unet)
     assert fresh.unet.conv_in.weight.abs().sum() > 0  # not zeroed
     assert not any("lora_" in k for k in fresh.unet.state_dict())  # nothing injected either
 
 
-def test_a_key_naming_no_module_is_refused(tmp_path, good_lora):
+def test_a_key_naming_no_module_is_refused(tmp_path, good_lora, fresh_tiny):
     _, tensors, _ = good_lora
     bad = {
         "unet.no_such_block.to_q.lora_A.weight": torch.zeros(4, 32),
@@ -71,11 +69,11 @@ def test_a_key_naming_no_module_is_refused(tmp_path, good_lora):
     }
     path = _write(tmp_path / "ghost.safetensors", bad)
     with pytest.raises(UserError, match="no_such_block.*names no module"):
-        L.load_lora(path, build_model("tiny").unet)
+        L.load_lora(path, fresh_tiny().unet)
 
 
-def test_a_key_naming_a_non_adaptable_module_is_refused(tmp_path):
-    unet = build_model("tiny").unet
+def test_a_key_naming_a_non_adaptable_module_is_refused(tmp_path, fresh_tiny):
+    unet = fresh_tiny().unet
     name = next(n for n, m in unet.named_modules() if isinstance(m, torch.nn.GroupNorm))
     bad = {f"unet.{name}.lora_A.weight": torch.zeros(2, 4), f"unet.{name}.lora_B.weight": torch.zeros(4, 2)}
     path = _write(tmp_path / "norm.safetensors", bad)
@@ -92,26 +90,26 @@ def test_only_lora_a_tensors_are_refused(tmp_path, good_lora):
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e30])
-def test_non_finite_or_absurd_values_are_refused(tmp_path, good_lora, value):
+def test_non_finite_or_absurd_values_are_refused(tmp_path, good_lora, value, fresh_tiny):
     _, tensors, meta = good_lora
     bad = dict(tensors)
     key = sorted(k for k in bad if ".lora_B." in k)[0]
     bad[key] = bad[key].clone()
     bad[key][0, 0] = value
     path = _write(tmp_path / "values.safetensors", bad, meta)
-    fresh = build_model("tiny")
+    fresh = fresh_tiny()
     with pytest.raises(UserError, match=r"NaN or infinite|holds a value of 1e\+30"):
         L.load_lora(path, fresh.unet)
     assert not any("lora_" in k for k in fresh.unet.state_dict())
 
 
-def test_shapes_of_another_model_are_refused_before_any_adapter(tmp_path, good_lora, monkeypatch):
+def test_shapes_of_another_model_are_refused_before_any_adapter(tmp_path, good_lora, monkeypatch, fresh_tiny):
     _, tensors, meta = good_lora
     bad = {k: torch.zeros(v.shape[0] + 1, *v.shape[1:]) if ".lora_B." in k else v for k, v in tensors.items()}
     path = _write(tmp_path / "shapes.safetensors", bad)
     monkeypatch.setattr(L, "add_lora", lambda *a, **k: pytest.fail("an adapter was built"))
     with pytest.raises(UserError, match="another model"):
-        L.load_lora(path, build_model("tiny").unet)
+        L.load_lora(path, fresh_tiny().unet)
 
 
 def _sparse_safetensors(path, entries: dict[str, tuple[str, list[int]]]):
@@ -134,7 +132,7 @@ def _sparse_safetensors(path, entries: dict[str, tuple[str, list[int]]]):
     return path
 
 
-def test_a_header_claiming_rank_100000_fails_from_the_header(tmp_path, monkeypatch):
+def test_a_header_claiming_rank_100000_fails_from_the_header(tmp_path, monkeypatch, fresh_tiny):
     key = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
     path = _sparse_safetensors(
         tmp_path / "rank.safetensors",
@@ -142,11 +140,11 @@ def test_a_header_claiming_rank_100000_fails_from_the_header(tmp_path, monkeypat
     )
     monkeypatch.setattr(L, "add_lora", lambda *a, **k: pytest.fail("an adapter was built"))
     with pytest.raises(UserError, match="claims LoRA rank 100000"):
-        L.load_lora(path, build_model("tiny").unet)
+        L.load_lora(path, fresh_tiny().unet)
 
 
-def test_a_rank_above_the_module_size_is_refused_before_reading_tensors(tmp_path, monkeypatch):
-    unet = build_model("tiny").unet
+def test_a_rank_above_the_module_size_is_refused_before_reading_tensors(tmp_path, monkeypatch, fresh_tiny):
+    unet = fresh_tiny().unet
     name = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
     lin = unet.get_submodule(name)
     r = min(lin.in_features, lin.out_features) + 1
@@ -184,10 +182,10 @@ def test_a_rank_above_the_module_size_is_refused_before_reading_tensors(tmp_path
         L.load_lora(path, unet)
 
 
-def test_a_checkpoint_holding_a_base_weight_is_refused():
+def test_a_checkpoint_holding_a_base_weight_is_refused(fresh_tiny):
     from flipsketch.training.checkpoint import _load_into
 
-    comps = build_model("tiny")
+    comps = fresh_tiny()
     state = {"unet.conv_in.weight": torch.zeros_like(comps.unet.conv_in.weight)}
     targets = ["down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"]
     with pytest.raises(UserError, match="conv_in"):

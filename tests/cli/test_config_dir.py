@@ -63,7 +63,7 @@ def test_the_install_docs_example_experiment_composes(tmp_path):
     import re
     from pathlib import Path
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "install.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "install.md"
     block = re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)[0]
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "my_cats.yaml").write_text(block)

@@ -25,7 +25,7 @@ from flipsketch.errors import UserError
 from flipsketch.train import check
 from flipsketch.training.settings import build
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ["experiment=tiny_smoke", "logger=none"]
 
 

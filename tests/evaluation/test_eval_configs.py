@@ -140,7 +140,7 @@ def test_make_eval_tiny_scores_the_shipped_trained_model():
 
     from flipsketch.cli import compose_config, with_model_sampler
 
-    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     recipe = re.search(r"^eval-tiny:.*\n\t(.+)$", makefile, re.M).group(1)
     args = shlex.split(recipe)
     assert args[0].endswith("flipsketch-eval")

@@ -9,7 +9,7 @@ import torch
 
 from flipsketch.training.builders import build_run
 from flipsketch.training.task import compose_train
-from tests.helpers import fast_overrides, tiny_dataset
+from tests.helpers import fast_overrides
 
 
 class Killed(Exception):
@@ -25,11 +25,6 @@ class KillAt(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step:
             raise Killed
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train_resume") / "clips")
 
 
 def fit(dataset, out, extra, ckpt_path=None, kill_at=None) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ from data_gen.sources import AnimationInput
 from data_gen.svg_io import read_svg_file, to_svg
 from flipsketch.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = dict(frames=6, size=48, clips_per_sketch=2, progress=False, exclude=())  # fixture uses held-out ones
 
 

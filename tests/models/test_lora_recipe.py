@@ -13,7 +13,7 @@ from flipsketch.models import build_model
 from flipsketch.models.lora import add_lora, save_lora
 from flipsketch.models.registry import TINY_PRETRAINED_DIR
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "lora_recipe.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lora_recipe.md"
 TOL = 1e-5
 
 
@@ -75,11 +75,11 @@ def test_recipe_matches_the_shipped_model_alone():
     assert te <= TOL and unet <= TOL
 
 
-def test_recipe_matches_a_modelscope_folder_with_a_lora(tmp_path):
+def test_recipe_matches_a_modelscope_folder_with_a_lora(tiny, tmp_path):
     """The paper's models load from a diffusers folder with no sketch LoRA (model=modelscope)."""
     from flipsketch.models.loaders import save_pipeline_folder
 
-    folder = save_pipeline_folder(build_model("tiny"), tmp_path / "modelscope_layout")
+    folder = save_pipeline_folder(tiny, tmp_path / "modelscope_layout")
     lora = _lora_file(tmp_path, "modelscope", True, path=str(folder), resolution=64)
     ours = build_model("modelscope", path=str(folder), resolution=64, lora=str(lora))
     te, unet = _max_differences(ours, recipe()["load_flipsketch"](str(folder), lora))

@@ -12,16 +12,11 @@ from omegaconf import OmegaConf
 from flipsketch.cli import CONF_DIR, compose_config
 from flipsketch.training.builders import build_run, instantiate_group
 from flipsketch.training.task import compose_train
-from tests.helpers import fast_overrides, tiny_dataset
+from tests.helpers import fast_overrides
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train_configs") / "clips")
 
 
 def test_the_groups_exist():

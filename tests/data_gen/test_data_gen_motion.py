@@ -13,7 +13,7 @@ from data_gen.motion import PROGRAMS, animate, curve_samples, program_for_captio
 from data_gen.raster import make_renderer, render_clip
 from data_gen.svg_io import parse_svg_bytes, read_svg_file
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "live_sketch_svg"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "live_sketch_svg"
 SHIPPED = sorted(SHIPPED_SKETCHES.glob("*.svg"))
 
 

@@ -11,12 +11,7 @@ from flipsketch.errors import UserError
 from flipsketch.models import build_model
 from flipsketch.training.builders import build_run
 from flipsketch.training.task import compose_train
-from tests.helpers import fast_overrides, tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train_module") / "clips")
+from tests.helpers import fast_overrides
 
 
 def make_run(dataset, tmp_path, *extra, steps=4):

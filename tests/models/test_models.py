@@ -64,9 +64,9 @@ def test_sampler_defaults_are_the_papers():
     assert not any(s.faithful[k] for k in s.faithful if isinstance(s.faithful[k], bool))
 
 
-def test_tiny_builds_deterministically_and_runs_forward():
+def test_tiny_builds_deterministically_and_runs_forward(fresh_tiny):
     cfg = compose_config("animate", ["model=tiny"])
-    a, b = instantiate(cfg.model), build_model("tiny")
+    a, b = instantiate(cfg.model), fresh_tiny()
     for pa, pb in zip(a.unet.parameters(), b.unet.parameters(), strict=True):
         assert torch.equal(pa, pb)
     out = _forward(a.unet)
@@ -83,23 +83,22 @@ def test_unknown_model_is_a_user_error():
 
 
 @pytest.mark.parametrize("targets", ["attn", "spatial", "temporal", "all"])
-def test_lora_round_trip(tmp_path, targets):
-    src = build_model("tiny")
+def test_lora_round_trip(tmp_path, targets, tiny, fresh_tiny):
+    src = fresh_tiny()
     names = L.add_lora(src.unet, targets=targets, init=False)  # random B: a non-zero delta
     assert names and all(p.requires_grad for p in L.lora_parameters(src.unet))
     path = L.save_lora(tmp_path, src.unet)
     assert path.name == "pytorch_lora_weights.safetensors"
-    fresh = build_model("tiny")
-    before = _forward(fresh.unet)
+    before = _forward(tiny.unet)
     fresh2 = build_model("tiny", lora=str(path))
     assert torch.allclose(_forward(fresh2.unet), _forward(src.unet), atol=1e-5, rtol=1e-5)
     assert not torch.allclose(_forward(fresh2.unet), before)
 
 
-def test_lora_keys_use_the_diffusers_layout(tmp_path):
+def test_lora_keys_use_the_diffusers_layout(tmp_path, fresh_tiny):
     from safetensors import safe_open
 
-    c = build_model("tiny")
+    c = fresh_tiny()
     L.add_lora(c.unet, targets="attn")
     L.add_lora(c.text_encoder, targets="text_encoder")
     path = L.save_lora(tmp_path, c.unet, c.text_encoder)
@@ -112,22 +111,22 @@ def test_lora_keys_use_the_diffusers_layout(tmp_path):
     assert all(".lora_A." in k or ".lora_B." in k for k in keys)
 
 
-def test_fuse_unfuse_and_merged_state_dict():
-    c = build_model("tiny")
+def test_fuse_unfuse_and_merged_state_dict(fresh_tiny):
+    c = fresh_tiny()
     L.add_lora(c.unet, init=False)
     ref = _forward(c.unet)
     assert L.set_lora_merged(c.unet, True) > 0
     assert torch.allclose(_forward(c.unet), ref, atol=1e-5)
     L.set_lora_merged(c.unet, False)
-    plain = build_model("tiny")
+    plain = fresh_tiny()
     plain.unet.load_state_dict(L.merged_base_state_dict(c.unet))
     assert torch.allclose(_forward(plain.unet), ref, atol=1e-5)
 
 
-def test_a_merged_lora_leaves_a_plain_model_that_takes_the_next_lora_silently():
+def test_a_merged_lora_leaves_a_plain_model_that_takes_the_next_lora_silently(fresh_tiny):
     import warnings
 
-    c = build_model("tiny")
+    c = fresh_tiny()
     L.add_lora(c.unet, init=False)
     ref = _forward(c.unet)
     assert L.merge_lora_into(c.unet) > 0
@@ -139,8 +138,8 @@ def test_a_merged_lora_leaves_a_plain_model_that_takes_the_next_lora_silently():
     assert torch.allclose(_forward(c.unet), ref, atol=1e-5)  # a fresh LoRA starts at zero
 
 
-def test_modelscope_loader_reads_the_real_folder_layout(tmp_path):
-    src = build_model("tiny")
+def test_modelscope_loader_reads_the_real_folder_layout(tmp_path, tiny):
+    src = tiny
     folder = save_pipeline_folder(src, tmp_path / "text-to-video-ms-1.7b")
     assert (folder / "model_index.json").is_file()
     assert list((folder / "unet").glob("*.safetensors"))
@@ -152,8 +151,8 @@ def test_modelscope_loader_reads_the_real_folder_layout(tmp_path):
     assert ids == src.tokenizer("a cat jumping").input_ids
 
 
-def test_flipsketch_ckpt_with_raw_lora_list(tmp_path):
-    src = build_model("tiny")
+def test_flipsketch_ckpt_with_raw_lora_list(tmp_path, tiny):
+    src = tiny
     folder = save_pipeline_folder(src, tmp_path / "checkpoint-2500")
     lins = [m for n, m in src.unet.named_modules() if n in set(L.target_module_names(src.unet, "attn"))]
     g = torch.Generator().manual_seed(1)
@@ -206,21 +205,20 @@ def test_missing_weights_cli_exit_code_and_no_traceback(tmp_path, sketch_png):
     assert not (tmp_path / "out").exists()
 
 
-def test_written_weights_are_readable_by_teammates_and_by_older_transformers(tiny, tmp_path):
+def test_written_weights_are_readable_by_teammates_and_by_older_transformers(tiny, fresh_tiny, tmp_path):
     """Exports follow the umask (safetensors alone writes 0600) and carry vocab.json + merges.txt."""
     import json
     import os
 
     import diffusers
 
-    from flipsketch.models import build_model
     from flipsketch.models.loaders import save_pipeline_folder
     from flipsketch.models.lora import add_lora, save_lora
 
     old = os.umask(0o022)
     try:
         out = save_pipeline_folder(tiny, tmp_path / "m")
-        own = build_model("tiny")  # the session's model stays without adapters
+        own = fresh_tiny()  # the session's model stays without adapters
         add_lora(own.unet, rank=2)
         lora = save_lora(tmp_path / "lora.safetensors", own.unet)
     finally:
@@ -237,7 +235,7 @@ def test_written_weights_are_readable_by_teammates_and_by_older_transformers(tin
     assert json.loads((out / "model_index.json").read_text())["_diffusers_version"] == diffusers.__version__
 
 
-def test_lora_file_loads_with_plain_peft_and_keeps_alpha(tmp_path):
+def test_lora_file_loads_with_plain_peft_and_keeps_alpha(tmp_path, tiny, fresh_tiny):
     """The README's recipe: LoraConfig from the file's `lora_adapter_metadata` + inject + set state dict
     gives the same UNet as our loader, also with alpha != rank (which peft would otherwise take = rank)."""
     import json
@@ -245,10 +243,9 @@ def test_lora_file_loads_with_plain_peft_and_keeps_alpha(tmp_path):
     from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
     from safetensors import safe_open
 
-    from flipsketch.models import build_model
     from flipsketch.models.lora import add_lora, load_lora, save_lora
 
-    src = build_model("tiny")
+    src = fresh_tiny()
     add_lora(src.unet, rank=4, alpha=2.0)
     with torch.no_grad():
         for n, p in src.unet.named_parameters():
@@ -256,9 +253,9 @@ def test_lora_file_loads_with_plain_peft_and_keeps_alpha(tmp_path):
                 p.normal_(0, 0.5)
     path = save_lora(tmp_path / "l.safetensors", src.unet)
 
-    ours = build_model("tiny")
+    ours = fresh_tiny()
     load_lora(path, ours.unet)
-    plain = build_model("tiny")
+    plain = fresh_tiny()
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["lora_adapter_metadata"])
         sd = {k[len("unet.") :]: f.get_tensor(k) for k in f.keys() if k.startswith("unet.")}
@@ -271,5 +268,5 @@ def test_lora_file_loads_with_plain_peft_and_keeps_alpha(tmp_path):
     with torch.no_grad():
         a = ours.unet(x, 10, encoder_hidden_states=emb).sample
         b = plain.unet(x, 10, encoder_hidden_states=emb).sample
-        base = build_model("tiny").unet(x, 10, encoder_hidden_states=emb).sample
+        base = tiny.unet(x, 10, encoder_hidden_states=emb).sample
     assert torch.equal(a, b) and not torch.allclose(a, base)

@@ -12,7 +12,7 @@ from flipsketch.cli import hydra_adapter as hy
 from flipsketch.cli.explain import parse_overrides
 from flipsketch.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_hydra_version_the_adapter_was_written_for():

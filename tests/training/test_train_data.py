@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from flipsketch.errors import UserError
-from flipsketch.models import build_model
 from flipsketch.training.data import (
     ClipWindows,
     StreamBatchSampler,
@@ -18,17 +17,6 @@ from flipsketch.training.data import (
 )
 from flipsketch.training.datamodule import SketchClipDataModule
 from flipsketch.training.latents import cached_latents, encode_clips
-from tests.helpers import tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train_data") / "clips")
-
-
-@pytest.fixture(scope="module")
-def comps():
-    return build_model("tiny")
 
 
 def test_frames_to_tensor_range_shape_and_white_paper():
@@ -79,8 +67,8 @@ def test_clip_windows_are_a_function_of_the_sample_id(dataset):
     assert batch["pixel_values"].shape == (2, 4, 3, 32, 32) and batch["sample"].tolist() == [0, 1]
 
 
-def test_datamodule_loaders_and_val_examples(dataset, comps):
-    dm = SketchClipDataModule(root=str(dataset), num_frames=4, batch_size=2, num_workers=0).attach(comps)
+def test_datamodule_loaders_and_val_examples(dataset, tiny):
+    dm = SketchClipDataModule(root=str(dataset), num_frames=4, batch_size=2, num_workers=0).attach(tiny)
     dm.setup("fit")
     assert dm.resolution == 64 and dm.train_records and dm.val_records
     batch = next(iter(dm.train_dataloader()))
@@ -91,10 +79,10 @@ def test_datamodule_loaders_and_val_examples(dataset, comps):
     assert img.size == (64, 64) and img.mode == "RGB" and caption == dm.val_records[0]["caption"]
 
 
-def test_two_workers_give_the_same_batches(dataset, comps):
+def test_two_workers_give_the_same_batches(dataset, tiny):
     def batches(workers):
         dm = SketchClipDataModule(root=str(dataset), num_frames=4, batch_size=2, num_workers=workers).attach(
-            comps
+            tiny
         )
         dm.setup("fit")
         return [b["pixel_values"] for b, _ in zip(dm.train_dataloader(), range(3), strict=False)]
@@ -103,38 +91,38 @@ def test_two_workers_give_the_same_batches(dataset, comps):
         assert torch.equal(a, b)
 
 
-def test_latent_cache_matches_the_vae_and_is_reused(dataset, comps, tmp_path):
+def test_latent_cache_matches_the_vae_and_is_reused(dataset, tiny, tmp_path):
     from data_gen.dataset import load_clip, read_metadata
 
     recs = read_metadata(dataset, "val")[:2]
     load = lambda r: load_clip(dataset, r)  # noqa: E731
-    direct = encode_clips(recs, load, comps, mode="mean")
+    direct = encode_clips(recs, load, tiny, mode="mean")
     assert direct[0].shape == (4, 8, 8, 8)  # (C, T, h, w)
     with torch.no_grad():
         x = frames_to_tensor(load(recs[0]), 64)
-        ref = comps.vae.encode(x).latent_dist.mean * comps.scaling_factor
+        ref = tiny.vae.encode(x).latent_dist.mean * tiny.scaling_factor
     torch.testing.assert_close(direct[0], ref.permute(1, 0, 2, 3), rtol=1e-5, atol=1e-5)
-    first = cached_latents(recs, load, comps, tmp_path, mode="sample", seed=1)
+    first = cached_latents(recs, load, tiny, tmp_path, mode="sample", seed=1)
     files = list(tmp_path.glob("latents-*.pt"))
     assert len(files) == 1
-    second = cached_latents(recs, load, comps, tmp_path, mode="sample", seed=1)
+    second = cached_latents(recs, load, tiny, tmp_path, mode="sample", seed=1)
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     dm = SketchClipDataModule(root=str(dataset), num_frames=4, cache_latents=True, latent_mode="mean").attach(
-        comps
+        tiny
     )
     dm.setup("fit")
     batch = next(iter(dm.val_dataloader()))  # what validation steps receive: latents, no pixels
     assert batch["latents"].shape == (1, 4, 4, 8, 8) and "pixel_values" not in batch
 
 
-def test_datamodule_user_errors(tmp_path, comps):
+def test_datamodule_user_errors(tmp_path, tiny):
     with pytest.raises(UserError, match="not set"):
-        SketchClipDataModule(root=None).attach(comps).setup("fit")
+        SketchClipDataModule(root=None).attach(tiny).setup("fit")
     with pytest.raises(UserError, match="not found"):
-        SketchClipDataModule(root=str(tmp_path / "nope")).attach(comps).setup("fit")
+        SketchClipDataModule(root=str(tmp_path / "nope")).attach(tiny).setup("fit")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "metadata.jsonl").write_text("")
     with pytest.raises(UserError, match="no train clips"):
-        SketchClipDataModule(root=str(tmp_path / "empty")).attach(comps).setup("fit")
+        SketchClipDataModule(root=str(tmp_path / "empty")).attach(tiny).setup("fit")
     with pytest.raises(UserError):
         SketchClipDataModule(root=str(tmp_path), num_frames=0)

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, draw_sketch
-from tests.test_bad_inputs import models_built, world  # noqa: F401 - the shared fixtures
+from tests.safety.test_bad_inputs import models_built, world  # noqa: F401 - the shared fixtures
 
 BIG = str(2**64)  # a seed no generator takes
 HUGE = "9" * 40

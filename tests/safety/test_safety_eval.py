@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from flipsketch.evaluation import run_eval
-from tests.test_eval import FAST as EVAL_FAST
+from tests.evaluation.test_eval import FAST as EVAL_FAST
 
 FAST = [*EVAL_FAST, "methods=[full]", "logger=none"]  # the eval tests' shortest run, one method
 

@@ -9,9 +9,8 @@ from data_gen.build import HELDOUT_SKETCHES, SHIPPED_SKETCHES
 from flipsketch.evaluation import run_eval
 from flipsketch.evaluation.benchmark import BenchmarkItem
 from flipsketch.evaluation.overlap import lora_train_sources, overlap_warnings, overlapping
-from flipsketch.models import build_model
 from flipsketch.models.lora import add_lora, save_lora
-from tests.test_eval import FAST
+from tests.evaluation.test_eval import FAST
 
 
 def _sha(path: Path) -> str:
@@ -23,8 +22,8 @@ def _item(stem: str) -> BenchmarkItem:
     return BenchmarkItem(id=stem, sketch=svg, prompt="p", source=svg, sha="")
 
 
-def _lora(tmp_path: Path, sources: list[dict]) -> Path:
-    unet = build_model("tiny").unet
+def _lora(tmp_path: Path, sources: list[dict], model) -> Path:
+    unet = model.unet
     add_lora(unet, rank=2)
     return save_lora(tmp_path / "lora", unet, extra={"train_sources": sources})
 
@@ -38,20 +37,20 @@ def test_overlap_by_bytes_and_by_name_for_old_datasets():
     assert overlapping(items, []) == []
 
 
-def test_lora_metadata_round_trip_and_warning(tmp_path):
+def test_lora_metadata_round_trip_and_warning(tmp_path, fresh_tiny):
     sources = [{"name": s, "sha256": _sha(SHIPPED_SKETCHES / f"{s}.svg")} for s in ("cat", "tree")]
-    path = _lora(tmp_path, sources)
+    path = _lora(tmp_path, sources, fresh_tiny())
     assert lora_train_sources(path) == sources
     items = [_item(s) for s in HELDOUT_SKETCHES]
     (line,) = overlap_warnings({"lora": str(path)}, items)
     assert "trained on 1 of the 8 benchmark sketches (cat)" in line
-    assert overlap_warnings({"lora": str(_lora(tmp_path / "b", sources[1:]))}, items) == []
+    assert overlap_warnings({"lora": str(_lora(tmp_path / "b", sources[1:], fresh_tiny()))}, items) == []
     assert overlap_warnings({"lora": None}, items) == []
 
 
-def test_eval_prints_and_tables_the_overlap(tmp_path, capsys):
+def test_eval_prints_and_tables_the_overlap(tmp_path, capsys, fresh_tiny):
     sources = [{"name": "cat", "sha256": _sha(SHIPPED_SKETCHES / "cat.svg")}]
-    lora = _lora(tmp_path, sources)
+    lora = _lora(tmp_path, sources, fresh_tiny())
     out = run_eval(
         [
             *FAST,

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from flipsketch.training.builders import build_run
 from flipsketch.training.sampling import SampleVideos
 from flipsketch.training.task import compose_train
-from tests.helpers import fast_overrides, tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train_sampling") / "clips")
+from tests.helpers import fast_overrides
 
 
 def test_validation_videos_leave_the_training_model_untouched(dataset, tmp_path):
