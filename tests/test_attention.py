@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from flipsketch.attention import (
     CompositionController,
@@ -176,3 +177,14 @@ def test_off_mode_equals_default_processors(tiny):
         from .helpers import remove_composition
 
         remove_composition(unet)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_one_token_attention_is_its_value(dtype):
+    """The one-token shortcut (CompositionController.single_token_shortcut): over one key the
+    attention kernel returns the value bit for bit (the softmax of one logit is exactly 1)."""
+    g = torch.Generator().manual_seed(0)
+    for shape in [(64, 4, 1, 8), (128, 8, 1, 64), (3, 1, 1, 5)]:
+        q, k, v = (torch.randn(shape, generator=g).mul(10).to(dtype) for _ in range(3))
+        for scale in (None, 0.35):
+            assert torch.equal(F.scaled_dot_product_attention(q, k, v, scale=scale), v)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,3 +150,60 @@ def test_sketch_cache_outputs_are_bit_identical(tiny):
     hits = reused.cache.hits
     assert hits["inversions"] == len(REUSE) - 1
     assert hits["reference_steps"] > 0 and hits["prompts"] > 0
+
+
+LEAN = [
+    {},  # the defaults: alignment, composition, the reference video decaying to one frame
+    {"align": False},
+    {"faithful": {"reference_cfg_pass": True, "reference_video": True}},  # two reference entries
+    {"batch_streams": True, "output_reference_frame0": True},
+]
+
+
+@pytest.mark.parametrize("over", LEAN)
+def test_lean_calls_are_bit_identical(tiny, over):
+    """lean_calls (the default): the UNet's dtype read once per call and one-token self-attention
+    returning its value change no bit of a sample against the former path (lean_calls=False); the
+    reference stream reaches one frame (3 frames, tau2 2), so saving one-frame layers is covered."""
+    from diffusers.models.modeling_utils import ModelMixin
+
+    sketch = draw_sketch(64)
+    cfg = SamplerConfig.from_dict({**FAST, "num_frames": 3, **over})
+    cls = type(tiny.unet)
+    seen = []
+    h = tiny.unet.register_forward_pre_hook(lambda m, a: seen.append(type(m).dtype is ModelMixin.dtype))
+    try:
+        old = FlipSketchPipeline(tiny, lean_calls=False)(sketch, "a ball", seeds=[0, 1], config=cfg)
+        assert seen and all(seen)  # the former path: diffusers' dtype on every call
+        seen.clear()
+        new = FlipSketchPipeline(tiny)(sketch, "a ball", seeds=[0, 1], config=cfg)
+        assert seen and not any(seen)  # lean: the dtype read once
+    finally:
+        h.remove()
+    assert type(tiny.unet) is cls  # the class put back after the call
+    assert torch.equal(old.latents, new.latents), over
+    assert np.array_equal(old.frames, new.frames)
+    assert torch.equal(old.reference_latent, new.reference_latent)
+    assert torch.equal(old.reference_stream_latent, new.reference_stream_latent)
+    assert old.stats["align_losses"] == new.stats["align_losses"]
+    assert old.stats["composed_calls"] == new.stats["composed_calls"]
+    assert old.stats["saved_calls"] == new.stats["saved_calls"]
+
+
+def test_fixed_dtype_reads_once_and_puts_the_class_back(tiny):
+    from flipsketch.models.fixed_dtype import fixed_dtype
+
+    unet, cls = tiny.unet, type(tiny.unet)
+    with fixed_dtype(unet):
+        assert type(unet) is not cls and isinstance(unet, cls) and type(unet).__name__ == cls.__name__
+        assert unet.dtype == torch.float32
+        with fixed_dtype(unet):  # nested: nothing more
+            assert unet.dtype == torch.float32
+        assert type(unet) is not cls
+    assert type(unet) is cls and unet.dtype == torch.float32
+    with pytest.raises(RuntimeError), fixed_dtype(unet):
+        raise RuntimeError("boom")
+    assert type(unet) is cls and "_flipsketch_fixed_dtype" not in unet.__dict__
+    plain = torch.nn.Linear(2, 2)
+    with fixed_dtype(plain):  # not a diffusers model: left as it is
+        assert type(plain) is torch.nn.Linear

@@ -25,6 +25,7 @@ of composed temporal layers, whose logits C^T edits; those are (frames x frames)
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -64,6 +65,10 @@ class CompositionController:
     cond_start: int = 0  # batch index where the conditional main entries start (compose, batched)
     ref_batch: int = 1  # reference-stream entries (2 for the degenerate official CFG pass; save, batched)
     batch: int = 1  # entries in the whole call (batched)
+    # self-attention over one token (a temporal layer on a one-frame video: inversion, the reference
+    # stream's last steps) returns its value without the attention kernel: the softmax of one logit is
+    # exactly 1, so the output is bit-identical (tests/test_attention.py checks the kernels)
+    single_token_shortcut: bool = True
     # save mode: spatial layer -> its query (frames, L, C); temporal layer -> frame 0's key (P, C)
     store: dict[str, torch.Tensor] = field(default_factory=dict)
     saves: Counter = field(default_factory=Counter)
@@ -161,32 +166,33 @@ class CompositionProcessor:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
 
         context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
-        query = attn.to_q(hidden_states)
-        key = attn.to_k(context)
-        value = attn.to_v(context)
+        if self._one_token(length, context, attention_mask):
+            # one key (a temporal layer on a one-frame video): the softmax weight is exactly 1 and
+            # the output is the value, bit for bit; the query (and the key unless saved) go unused
+            value = attn.to_v(context)
+            if ctl.mode == "save":
+                self._save(lambda: attn.to_q(hidden_states), lambda: attn.to_k(context))
+            out = value
+        else:
+            query = attn.to_q(hidden_states)
+            key = attn.to_k(context)
+            value = attn.to_v(context)
+            out = None
+            if ctl.mode == "save":  # keep the first batch entry: every entry is the same reference
+                self._save(lambda: query, lambda: key)
+            elif ctl.mode == "compose" and self.name in ctl.store and attention_mask is None:
+                query, out = self._compose(attn, query, key, value, ctl.store[self.name])
+            elif ctl.mode == "batched" and attention_mask is None:
+                # the reference stream's first entry of this very call: frames 0.. (spatial rows are
+                # batch-major (B*F), temporal rows (B*P))
+                per_entry = ctl.num_frames if self.kind == "spatial" else query.shape[0] // ctl.batch
+                ref = query[:per_entry] if self.kind == "spatial" else key[:per_entry, 0]
+                ctl.saves[self.name] += 1
+                query, out = self._compose(attn, query, key, value, ref)
+            if out is None:
+                out = sdpa(attn, query, key, value, attention_mask)
 
-        out = None
-        if ctl.mode == "save":  # keep the first batch entry: every entry is the same reference
-            rows = query.shape[0] // max(1, ctl.ref_batch)
-            if self.kind == "spatial":
-                kept = query[:rows]  # (frames, L, C)
-            else:
-                kept = key[:rows, 0]  # (P, C): frame 0's key at every position
-            ctl.store[self.name] = kept.detach().clone()  # a copy: the call's q/k are freed
-            ctl.saves[self.name] += 1
-        elif ctl.mode == "compose" and self.name in ctl.store and attention_mask is None:
-            query, out = self._compose(attn, query, key, value, ctl.store[self.name])
-        elif ctl.mode == "batched" and attention_mask is None:
-            # the reference stream's first entry of this very call: frames 0.. (spatial rows are
-            # batch-major (B*F), temporal rows (B*P))
-            per_entry = ctl.num_frames if self.kind == "spatial" else query.shape[0] // ctl.batch
-            ref = query[:per_entry] if self.kind == "spatial" else key[:per_entry, 0]
-            ctl.saves[self.name] += 1
-            query, out = self._compose(attn, query, key, value, ref)
-        if out is None:
-            out = self._sdpa(attn, query, key, value, attention_mask)
-
-        out = attn.to_out[0](out.to(query.dtype))
+        out = attn.to_out[0](out.to(value.dtype))
         out = attn.to_out[1](out)
         if input_ndim == 4:
             out = out.transpose(-1, -2).reshape(b, c, h, w)
@@ -217,29 +223,65 @@ class CompositionProcessor:
                 ctl.lambda_mode,
             )
             if start:
-                out[:start] = self._sdpa(attn, query[:start], key[:start], value[:start], None)
+                out[:start] = sdpa(attn, query[:start], key[:start], value[:start], None)
             ctl.composes[self.name] += 1
             return query, out
         return query, None
 
-    @staticmethod
-    def _sdpa(attn, query, key, value, attention_mask):
-        heads = attn.heads
-        rows = query.shape[0]
-        q, k, v = (_split_heads(x, heads) for x in (query, key, value))
-        if attn.norm_q is not None:
-            q = attn.norm_q(q)
-        if attn.norm_k is not None:
-            k = attn.norm_k(k)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=0.0, scale=attn.scale)
-        return o.transpose(1, 2).reshape(rows, -1, query.shape[-1])
+    def _one_token(self, length: int, context: torch.Tensor, attention_mask) -> bool:
+        """Self-attention over a single token, plain ("off") or saving, without gradients, and the
+        shortcut on."""
+        ctl = self.controller
+        return (
+            length == 1
+            and context.shape[1] == 1
+            and attention_mask is None
+            and ctl.single_token_shortcut
+            and ctl.mode in ("off", "save")
+            and not torch.is_grad_enabled()  # with gradients: the same path as any length
+        )
+
+    def _save(self, query, key) -> None:
+        """Save mode: keep what the composition reads of the first batch entry (every entry is the
+        same reference): a spatial layer's query (frames, L, C), a temporal layer's frame-0 key
+        (P, C). `query`/`key`: functions returning the call's projections."""
+        ctl = self.controller
+        if self.kind == "spatial":
+            q = query()
+            kept = q[: q.shape[0] // max(1, ctl.ref_batch)]
+        else:
+            k = key()
+            kept = k[: k.shape[0] // max(1, ctl.ref_batch), 0]
+        ctl.store[self.name] = kept.detach().clone()  # a copy: the call's q/k are freed
+        ctl.saves[self.name] += 1
 
 
-def install_composition(unet, controller: CompositionController) -> dict[str, str]:
-    """Install composition processors on every attn1 layer; other layers keep their processor.
+def sdpa(attn, query, key, value, attention_mask):
+    """`F.scaled_dot_product_attention` over (rows, L, heads * d) inputs, `attn`'s heads and scale."""
+    heads = attn.heads
+    rows = query.shape[0]
+    q, k, v = (_split_heads(x, heads) for x in (query, key, value))
+    if attn.norm_q is not None:
+        q = attn.norm_q(q)
+    if attn.norm_k is not None:
+        k = attn.norm_k(k)
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=0.0, scale=attn.scale)
+    return o.transpose(1, 2).reshape(rows, -1, query.shape[-1])
+
+
+# diffusers' `Attention.forward` reads its processor's signature on every call (`inspect.signature`,
+# about 40 us of Python a layer on the CPU); a precomputed `__signature__` is what inspect returns first
+CompositionProcessor.__call__.__signature__ = inspect.signature(CompositionProcessor.__call__)
+
+
+def install_composition(
+    unet, controller: CompositionController, current: dict | None = None
+) -> dict[str, str]:
+    """Install composition processors on every attn1 layer; other layers keep their processor
+    (`current`: the UNet's `attn_processors` when the caller has just read them).
 
     Returns {processor name: kind} for the composed layers."""
-    current = unet.attn_processors
+    current = unet.attn_processors if current is None else current
     procs, kinds = {}, {}
     for name, proc in current.items():
         kind = layer_kind(name)
