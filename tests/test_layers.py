@@ -298,3 +298,33 @@ def test_the_mirror_check_sees_a_stray_folder_and_a_missing_init(tmp_path):
     (tests / "fixtures").mkdir()  # data only: not a test folder
     (tests / "fixtures" / "a.json").write_text("{}")
     assert mirror_problems(tests, {"pkg": src}) == (["evaluation", "sampling"], ["evaluation"])
+
+
+# The design review's size limits (docs/ARCHITECTURE.md, "Size and shape"): a module of the command-line
+# harness stays one job, the sampler core reads as numbered steps.
+SHAPE_LIMITS = [
+    ("src/flipsketch/pipeline.py", "FlipSketchPipeline", 250),
+    ("src/flipsketch/pipeline.py", "FlipSketchPipeline.__call__", 90),
+    ("src/flipsketch/train.py", "check", 20),
+]
+
+
+def _length(path: Path, dotted: str) -> int:
+    node: ast.AST = ast.parse(path.read_text())
+    for name in dotted.split("."):
+        node = next(
+            n
+            for n in ast.iter_child_nodes(node)
+            if isinstance(n, ast.ClassDef | ast.FunctionDef) and n.name == name
+        )
+    return node.end_lineno - node.lineno + 1
+
+
+@pytest.mark.parametrize(("file", "name", "limit"), SHAPE_LIMITS)
+def test_the_core_stays_within_its_size(file, name, limit):
+    assert _length(REPO / file, name) <= limit
+
+
+def test_no_cli_module_is_over_300_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (REPO / "src/flipsketch/cli").glob("*.py")}
+    assert len(sizes) >= 7 and max(sizes.values()) <= 300, sizes

@@ -90,6 +90,25 @@ def check_sketch_and_latents(sketch, latents: torch.Tensor | None, cfg: SamplerC
         )
 
 
+def check_inputs(prompt: str, seeds: Sequence[int], cfg: SamplerConfig) -> None:
+    """A sampling call's own inputs, one line each (the settings' check is `cfg.validate`)."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UserError("prompt is empty: describe the motion, e.g. prompt='a cat jumping'")
+    if not seeds:
+        raise UserError("seeds is empty: give at least one seed, e.g. seeds=[0]")
+    if any((not isinstance(s, int | np.integer)) or s < 0 for s in seeds):
+        raise UserError(f"seeds must be non-negative integers, got {list(seeds)}")
+    cfg.validate()
+
+
+def sketch_image(sketch, resolution: int, squash_aspect: bool) -> Image.Image:
+    """The sketch (a path or an image) as a `resolution`-square image."""
+    image = sketch if isinstance(sketch, Image.Image) else load_sketch(sketch, resolution, squash_aspect)
+    if image.size != (resolution, resolution):
+        image = image.convert("RGB").resize((resolution,) * 2, Image.Resampling.LANCZOS)
+    return image
+
+
 class FlipSketchPipeline:
     def __init__(
         self,
@@ -100,10 +119,8 @@ class FlipSketchPipeline:
         lean_calls: bool = True,
     ):
         self.c = components
-        # lean_calls: less fixed cost per UNet call, outputs bit-identical (`lean_calls=False` is the
-        # former path, kept for tests/test_speed.py::test_lean_calls_are_bit_identical): the UNet's
-        # dtype read once per sampling call (models.fixed_dtype) and one-frame self-attention
-        # (sequence length 1: the softmax weight is exactly 1) returning its value without the kernel
+        # lean_calls: the UNet's dtype read once per call (models.fixed_dtype), one-frame self-attention
+        # returns its value (softmax weight 1); bit-identical to lean_calls=False (tests/test_speed.py)
         self.lean_calls = lean_calls
         # reuse=True: SketchCache (evaluation: many seeds and methods of one sketch, frozen weights)
         self.cache = SketchCache() if reuse else None
@@ -146,15 +163,6 @@ class FlipSketchPipeline:
                     unet.set_attn_processor(saved)
 
     # ------------------------------------------------------------------ inputs
-    def check_inputs(self, prompt: str, seeds: Sequence[int], cfg: SamplerConfig) -> None:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise UserError("prompt is empty: describe the motion, e.g. prompt='a cat jumping'")
-        if not seeds:
-            raise UserError("seeds is empty: give at least one seed, e.g. seeds=[0]")
-        if any((not isinstance(s, int | np.integer)) or s < 0 for s in seeds):
-            raise UserError(f"seeds must be non-negative integers, got {list(seeds)}")
-        cfg.validate()
-
     def encode_prompt(self, prompts: Sequence[str]) -> torch.Tensor:
         with torch.no_grad():
             emb = encode_prompt(self.c.tokenizer, self.c.text_encoder, prompts)
@@ -244,7 +252,7 @@ class FlipSketchPipeline:
         # 1. Check inputs
         cfg = call_config(config or self.config, num_frames, num_inference_steps, guidance_scale)
         seeds = [int(s) for s in seeds]
-        self.check_inputs(prompt, seeds, cfg)
+        check_inputs(prompt, seeds, cfg)
         size = self.c.latent_size
         check_sketch_and_latents(sketch, latents, cfg, (len(seeds), 4, cfg.num_frames, size, size))
         t0 = time.perf_counter()
@@ -322,22 +330,12 @@ class FlipSketchPipeline:
         DDIM-inverted (or the cached one); all None for plain text-to-video."""
         if not cfg.reference_frame:
             return None, None, None
-        image = self._sketch_image(sketch, cfg)
+        image = sketch_image(sketch, self.c.resolution, cfg.faithful.squash_aspect)
         key = SketchCache.inversion_key(image, cfg, seed)
         ref = self._cached(
             "inversions", key, lambda: self.invert(self.encode_sketch(image, cfg, seed), empty_emb, cfg)
         )
         return image, ref, key
-
-    def _sketch_image(self, sketch, cfg: SamplerConfig) -> Image.Image:
-        image = (
-            sketch
-            if isinstance(sketch, Image.Image)
-            else load_sketch(sketch, self.c.resolution, cfg.faithful.squash_aspect)
-        )
-        if image.size != (self.c.resolution, self.c.resolution):
-            image = image.convert("RGB").resize((self.c.resolution,) * 2, Image.Resampling.LANCZOS)
-        return image
 
     def _starting_latents(self, latents, ref, seeds: Sequence[int], num_frames: int) -> torch.Tensor:
         """Step 4: the seeded noise, or a copy of the caller's latents; frame 0 set to z_T^ref."""
