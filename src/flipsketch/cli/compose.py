@@ -182,7 +182,8 @@ def with_model_sampler(config_name: str, argv: list[str]) -> list[str]:
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 
 
-def _hydra_quoted(text: str) -> str:
+def hydra_quoted(text: str) -> str:
+    """`text` as one single-quoted Hydra override value (backslashes and quotes escaped)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -211,7 +212,7 @@ def with_config_dirs(argv: list[str]) -> list[str]:
         k += 1
     if not dirs:
         return list(argv)
-    entries = [_hydra_quoted(d) for d in dirs]
+    entries = [hydra_quoted(d) for d in dirs]
     for k, arg in enumerate(rest):
         key, _, value = arg.partition("=")
         if key.lstrip("+") == "hydra.searchpath" and value.strip().startswith("["):

@@ -11,9 +11,9 @@ def _override_value(text: str) -> str:
     """A path as a Hydra override value (quoted when Hydra's lexer needs it)."""
     import re
 
-    if re.fullmatch(r"[A-Za-z0-9_\-+./:@]+", text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    from ..cli import hydra_quoted
+
+    return text if re.fullmatch(r"[A-Za-z0-9_\-+./:@]+", text) else hydra_quoted(text)
 
 
 def resume_in_place(argv: list[str]) -> list[str]:
