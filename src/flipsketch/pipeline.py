@@ -31,7 +31,7 @@ import copy
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,11 +147,10 @@ class FlipSketchPipeline:
             ctl.spatial, ctl.temporal = cfg.compose_spatial, cfg.compose_temporal
         unet = self.c.unet
         saved = unet.attn_processors if self._installed == 0 else None
-        with ExitStack() as outer:
-            if saved is not None:
-                install_composition(unet, ctl, saved)
-                if self.lean_calls:  # the UNet's dtype read once, not walked for on every forward
-                    outer.enter_context(fixed_dtype(unet))
+        if saved is not None:
+            install_composition(unet, ctl, saved)
+        # the outermost block reads the UNet's dtype once, not walked for on every forward
+        with fixed_dtype(unet) if saved is not None and self.lean_calls else nullcontext():
             self._installed += 1
             try:
                 yield ctl

@@ -282,15 +282,16 @@ def _tradeoff_figure(columns: list[str], rows: list[dict], metric: str | None):
     fig, axes = _figure(920, 380, title, panels=len(TRADEOFF_Y))
     xs = [r[f"{method}/motion"] for r in pts]
     labels = [f"{knob}={r[swept[0]]}" for r in pts]
+    ys_of = {key: [r[f"{method}/{key}"] for r in pts] for key, _ in TRADEOFF_Y}
     for ax, (key, name) in zip(axes, TRADEOFF_Y, strict=True):
-        ys = [r[f"{method}/{key}"] for r in pts]
+        ys = ys_of[key]
         ax.set_xlabel("motion (px / frame)", **_TEXT)
         ax.set_title(name, loc="left", fontsize=10, color="#5a5a5a", **_TEXT)
         ax.plot(xs, ys, color=JOIN, linewidth=0.72)
         ax.plot(xs, ys, "o", color=POINT, markersize=5.8, markeredgewidth=0)
         ax.margins(x=0.08, y=0.1)
-    for ax, (key, _) in zip(axes, TRADEOFF_Y, strict=True):
-        _labels(fig, ax, list(zip(xs, [r[f"{method}/{key}"] for r in pts], strict=True)), labels)
+    for ax, (key, _) in zip(axes, TRADEOFF_Y, strict=True):  # after every panel is drawn: the layout
+        _labels(fig, ax, list(zip(xs, ys_of[key], strict=True)), labels)
     return fig, method
 
 
