@@ -15,6 +15,9 @@ TINY_WORLD_RUN ?= runs/tiny_world
 TINY_WORLD_STEPS ?= 1736
 TINY_WORLD_INIT ?= src/flipsketch/assets/tiny_pretrained
 TINY_WORLD_MINUTES ?= 95
+# the long base run across sessions: its state lives outside the checkout, its newest weights are committed
+TINY_WORLD_LONG_RUN ?= ../tiny_world_run
+TINY_WORLD_NEXT ?= experiments/tiny_world_base
 
 .DEFAULT_GOAL := help
 
@@ -65,6 +68,11 @@ tiny-world: $(STAMP) ## Retrain model=tiny_pretrained on moving doodles, continu
 	$(BIN)/python -m flipsketch.tiny_world --stage export --run $(TINY_WORLD_RUN)
 	$(BIN)/python -m flipsketch.tiny_world --stage lora --run $(TINY_WORLD_RUN)
 
+tiny-world-continue: $(STAMP) ## Continue the base (doodles) at one thread from the committed TINY_WORLD_NEXT weights (state in TINY_WORLD_LONG_RUN, outside the checkout; resumable), then write the newest weights back to TINY_WORLD_NEXT
+	$(BIN)/python -m flipsketch.tiny_world --stage vae --run $(TINY_WORLD_LONG_RUN) --minutes 0 --threads 1 --init $(TINY_WORLD_NEXT)
+	OMP_NUM_THREADS=1 $(BIN)/python -m flipsketch.tiny_world --stage base --run $(TINY_WORLD_LONG_RUN) --steps 40000 --minutes $(TINY_WORLD_MINUTES) --threads 1 --init $(TINY_WORLD_NEXT)
+	$(BIN)/python -m flipsketch.tiny_world --stage export --run $(TINY_WORLD_LONG_RUN) --out $(TINY_WORLD_NEXT)
+
 tiny-world-gpu: $(STAMP) ## All tiny-world stages on one GPU in 9 minutes, into TINY_WORLD_OUT (default runs/tiny_world_gpu/model)
 	$(BIN)/python experiments/gpu_tiny_world.py --out $(or $(TINY_WORLD_OUT),runs/tiny_world_gpu/model) --minutes 9 --init $(TINY_WORLD_INIT)
 
@@ -95,4 +103,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-gpu evidence evidence-unseen bench lint format lock clean
+.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-continue tiny-world-gpu evidence evidence-unseen bench lint format lock clean
