@@ -9,14 +9,14 @@ import re
 
 from ..errors import UserError
 from ..resources import CONF_DIR
+from . import hydra_adapter as hy
 
 ALLOW_ENV = "FLIPSKETCH_ALLOW_TARGETS"  # comma-separated names; `pkg.*` allows a package's own classes
 PROJECT_PACKAGES = ("flipsketch", "data_gen")  # resolved: the object must be defined in the package
 
 # The framework classes the shipped configs and Hydra's own defaults use, beside those read from conf/.
 FRAMEWORK_TARGETS = frozenset({
-    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
-    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    *hy.CORE_PLUGIN_TARGETS,
     "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
