@@ -184,7 +184,60 @@ def table_world(world):  # noqa: F811
     (cdir / "experiment" / "mine.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /model: tiny\nseed: 7\n"
     )
-    return {**world, "mine": str(mine), "cdir": str(cdir)}
+    return {**world, "mine": str(mine), "cdir": str(cdir), **bad_config_dirs(tmp)}
+
+
+# ------------------------------------------- configs are data, bounded (issue 36 items 1 and 3)
+# Every callable of the issue, from an override, hydra.callbacks, a logging handler and a config
+# folder; then config folders that are too big, an alias bomb, a python tag, broken YAML.
+_PAYLOADS = [
+    "torch.load", "numpy.load", "pandas.read_pickle", "io.open", "pathlib.Path.write_text",
+    "builtins.eval", "os.system", "flipsketch.atomic.os.system",
+]  # fmt: skip
+ALLOWLIST_CASES = {
+    "train": [
+        *[(["+callbacks.x._target_=" + t], 2, re.escape(f"callbacks.x._target_='{t}' is not allowed")) for t in _PAYLOADS],
+        *[(["+hydra.callbacks.x._target_=" + t], 2, r"hydra\.callbacks\.x\._target_=.*FLIPSKETCH_ALLOW_TARGETS") for t in _PAYLOADS[:3]],
+        (["+hydra.job_logging.handlers.f={{class: logging.FileHandler, filename: {tmp}/pwn.log}}"], 2,
+         r"hydra\.job_logging\.handlers\.f\.class='logging\.FileHandler' is not allowed"),
+        (["hydra.job_logging.handlers.file.filename={tmp}/pwn.log"], 2, r"logging\.FileHandler' is not allowed"),
+        (["--config-dir={ylog}", "experiment=mine"], 2, r"handlers\.g\.\(\)='io\.open' is not allowed"),
+        (["hydra.job_logging.handlers.console.stream=ext://os.system"], 2, r"'ext://os\.system' is not allowed"),
+        (["--config-dir={ytgt}", "experiment=mine"], 2, r"callbacks\.evil\._target_='pandas\.read_pickle' is not allowed"),
+        (["--config-dir={ybomb}", "experiment=mine"], 2, r"mine\.yaml: the config expands to more than 200000 values"),
+        (["--config-dir={ytag}", "experiment=mine"], 2, r"mine\.yaml line 2: the YAML tag '.*python/object/apply:os\.system' is not allowed"),
+        (["--config-dir={ybad}", "experiment=mine"], 2, r"mine\.yaml line 3: not valid YAML"),
+        (["--config-dir={ybig}", "experiment=mine"], 2, r"mine\.yaml: a config file may be at most 1 MB"),
+        (["hydra.searchpath=[file://{ytag}]", "experiment=mine"], 2, r"the YAML tag .* is not allowed"),
+    ],
+    "eval": [(["+hydra.callbacks.x._target_=" + t], 2, r"is not allowed") for t in ("numpy.load", "io.open")]
+    + [(["--config-dir={ybomb}", "experiment=mine"], 2, r"expands to more than")],
+    "animate": [(["model._target_=torch.load"], 2, r"model\._target_='torch\.load' is not allowed"),
+                (["--config-dir={ytag}", "experiment=mine"], 2, r"the YAML tag")],
+    "export": [(["+hydra.callbacks.x._target_=pathlib.Path.write_text"], 2, r"is not allowed")],
+}  # fmt: skip
+for _cli, _cases in ALLOWLIST_CASES.items():
+    CASES[_cli] = [*CASES[_cli], *_cases]
+
+
+def bad_config_dirs(tmp: Path) -> dict[str, str]:
+    """Config folders ({ytgt} {ylog} {ybomb} {ytag} {ybad} {ybig}) each holding one bad experiment/mine.yaml."""
+    bomb = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    texts = {
+        "ytgt": "callbacks:\n  evil:\n    _target_: pandas.read_pickle\n    filepath_or_buffer: x.pkl\n",
+        "ybomb": "\n".join(bomb) + "\n",
+        "ytag": f"x: !!python/object/apply:os.system ['touch {tmp}/pwn']\n",
+        "ylog": f"hydra:\n  job_logging:\n    handlers:\n      g: {{'()': io.open, file: {tmp}/pwn}}\n",
+        "ybad": "x: 1\n  y: [\n",
+        "ybig": "x: " + "a" * 1_100_000 + "\n",
+    }
+    out = {}
+    for name, text in texts.items():
+        (tmp / name / "experiment").mkdir(parents=True)
+        (tmp / name / "experiment" / "mine.yaml").write_text("# @package _global_\n" + text)
+        out[name] = str(tmp / name)
+    return out
 
 
 FLAT = [(cli, *case) for cli, cases in CASES.items() for case in cases]

@@ -4,6 +4,7 @@ the model's default sampler preset, and one `UserError` line for anything that d
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from ..config import register_configs
 from ..errors import UserError
 from ..resources import CONF_DIR
+from ..safe_yaml import check_config_folder
 from . import hydra_adapter as hy
 from .explain import config_groups, explain_compose_error, parse_overrides
 from .targets import check_targets
@@ -205,11 +207,17 @@ def with_config_dirs(argv: list[str]) -> list[str]:
             folder = Path(value).expanduser().absolute()
             if not folder.is_dir():
                 raise UserError(f"config folder not found: {folder} (given with {flag})")
+            check_config_folder(folder)  # size, aliases, tags: before Hydra parses any of it
             dirs.append(f"file://{folder}")
             at = len(rest) if at is None else at
         else:
             rest.append(arg)
         k += 1
+    for arg in rest:  # a hydra.searchpath typed as such: its folders are checked the same way
+        if arg.lstrip("+").partition("=")[0] == "hydra.searchpath":
+            for typed in re.findall(r"file://([^'\",\]]+)", arg):
+                if Path(typed).is_dir():
+                    check_config_folder(Path(typed))
     if not dirs:
         return list(argv)
     entries = [hydra_quoted(d) for d in dirs]

@@ -169,6 +169,13 @@ def ambiguous_argument(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+# Hydra's own launcher and sweeper classes (what its default config names).
+CORE_PLUGIN_TARGETS = (
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+)
+
+
 def hydra_blocks_target(target: str) -> bool:
     """Hydra's own `_target_` block list says no (False on a Hydra without a target policy)."""
     try:
