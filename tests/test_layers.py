@@ -31,6 +31,7 @@ LAYER_OF = {
     "flipsketch.fonts": "foundation",  # the label font of the contact sheets (PIL)
     "flipsketch.threads": "foundation",  # the torch thread count every entry point uses
     "flipsketch.peak_memory": "foundation",  # the benchmark scripts' memory probe
+    "flipsketch.stats": "foundation",  # bootstrap intervals: the eval tables and the sweeps' best job
     "flipsketch.cli": "harness",  # the cli/ package: config composition + the console-main builder, not a CLI
     "flipsketch.sweeps": "harness",
     "data_gen": "data",

@@ -28,7 +28,10 @@ def test_the_combined_table_names_the_best_job(tmp_path):
     lines = out["table"].splitlines()
     assert "| job | module.optimizer.lr | module.lora.rank | val/loss | train/loss |" in lines
     assert "| 1 **(best)** | 1e-3 | 4 | 0.5 | 1 |" in lines
-    assert lines[-1] == "Best job: 1 (module.optimizer.lr=1e-3 module.lora.rank=4): val/loss = 0.5 (min)"
+    assert lines[-1] == (
+        "Best job: 1 (module.optimizer.lr=1e-3 module.lora.rank=4): val/loss = 0.5 (min); "
+        "one number per job, no interval: not tested against the runner-up"
+    )
     assert (tmp_path / "results.csv").read_text().splitlines()[0] == (
         "job,module.optimizer.lr,module.lora.rank,val/loss,train/loss"
     )
@@ -71,7 +74,7 @@ def test_a_one_value_sweep_is_plotted(tmp_path):
         )
     out = write_summary(tmp_path, "full/s2v", "max")
     assert out["best"]["job"] == "2" and "Plot: sweep.png" in out["table"]
-    assert Image.open(tmp_path / "sweep.png").size == (560, 360)
+    assert Image.open(tmp_path / "sweep.png").size == (560, 380)
 
 
 @pytest.mark.skipif(
@@ -245,3 +248,37 @@ def test_sweep_picture_has_its_title_spaced_and_ticks_on_both_axes(tmp_path):
         run = 0 if ink[c] else run + 1
         gaps += run == 3
     assert gaps >= 2, gaps
+
+
+def _unit_sweep(tmp_path, shift: float, noise: float = 0.003):
+    """Three λ jobs on the same 8 sketches x 3 seeds: a shared per-unit spread (0.016), the jobs
+    apart by `shift` per λ step, plus per-job noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.9, 0.016, size=24)
+    for job, lam in enumerate((0.0, 0.5, 1.0)):
+        s2v = {
+            f"s{i // 3}/seed{i % 3}": float(b + shift * lam + rng.normal(0, noise))
+            for i, b in enumerate(base)
+        }
+        mean = float(np.mean(list(s2v.values())))
+        extra = {"units": {"full/s2v": s2v}, "intervals": {"full/s2v": [mean - 0.006, mean + 0.006]}}
+        write_job_result(tmp_path / str(job), [f"sampler.lambda_={lam}"], "full/s2v", mean,
+                         {"full/s2v": mean}, {"full/s2v": "CLIP tiny-scorer"}, None, extra)  # fmt: skip
+    return write_summary(tmp_path, "full/s2v", "max")
+
+
+def test_a_sweep_inside_the_noise_crowns_no_best_and_says_how_many_seeds(tmp_path):
+    out = _unit_sweep(tmp_path, shift=0.0)
+    assert out["best"] is None and "**(best)**" not in out["table"]
+    assert "No clear best: job" in out["table"] and "includes 0" in out["table"]
+    need = out["verdict"]["n_needed"]
+    assert need is not None and need > 24 and "((1.96 + 0.84) sd / |diff|)^2 = " in out["table"]
+    assert "0.9" in out["table"].split("| 0 | 0.0 | ")[1].split("[")[0]  # mean [lo, hi] cells
+
+
+def test_a_sweep_with_a_real_separation_names_the_best(tmp_path):
+    out = _unit_sweep(tmp_path, shift=0.02)
+    assert out["best"]["job"] == "2" and out["verdict"]["how"] == "paired"
+    assert "| 2 **(best)** |" in out["table"] and "the 95% interval excludes 0" in out["table"]

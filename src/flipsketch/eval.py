@@ -48,12 +48,14 @@ def metric_labels(out: dict) -> dict[str, str]:
     return labels
 
 
-def job_metrics(cfg: DictConfig, out: dict) -> tuple[dict, dict, str]:
-    """A multirun job's metrics, their labels and the scoring policy; a shard worker that does not
-    gather has no table (the gathering worker records it), so it records nothing."""
+def job_metrics(cfg: DictConfig, out: dict) -> tuple[dict, dict, str, dict]:
+    """A multirun job's metrics, their labels, the scoring policy and the per-unit values and
+    intervals the sweep compares jobs by; a shard worker that does not gather has no table (the
+    gathering worker records it), so it records nothing."""
     if "policy" not in out:
-        return {}, {}, ""
-    return out["metrics"], metric_labels(out), scoring_text(out)
+        return {}, {}, "", {}
+    extra = {k: out[k] for k in ("units", "intervals", "stats") if k in out}
+    return out["metrics"], metric_labels(out), scoring_text(out), extra
 
 
 def _optimized_metric(cfg: DictConfig, out: dict) -> float | None:

@@ -87,7 +87,8 @@ def test_writes_videos_metrics_and_tables(tiny_run):
     sheet = Image.open(run / "contact_sheets" / "cat.png")
     side = 128  # 64 px frames drawn at 2x; the sketch then 3 frames; a title line then 4 method rows
     assert sheet.size == (150 + 4 * (side + 2), 14 + 4 * (side + 2))
-    rows = [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    main, paired = md.split("Paired difference from FlipSketch (full)")
+    rows = [line.split(" | ")[0] for line in main.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows == [
         "| Method",
         "| FlipSketch",
@@ -95,6 +96,13 @@ def test_writes_videos_metrics_and_tables(tiny_run):
         "| Text-to-video (no sketch)",
         "| Live-Sketch",
     ]
+    # one unit (cat, seed 0) per method: every interval is that unit, every paired difference on n = 1
+    assert "| FlipSketch | " in main and " [" in main.split("| FlipSketch | ")[1].split(" | ")[0]
+    assert [line.rsplit(" | ", 1)[-1] for line in paired.splitlines() if line.startswith("| w/o")] == ["1 |"]
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["backbone"] == "open_clip:tiny-random(seed=0)" and saved["stats"]["bootstrap"] == 2000
+    assert saved["differences"]["t2v_plain/s2v"]["reference"] == "full"
+    assert saved["differences"]["t2v_plain/s2v"]["n"] == 1 and len(saved["intervals"]["full/s2v"]) == 2
     with open(run / "results.csv") as fh:
         summary = list(csv.DictReader(fh))
     assert [r["method"] for r in summary] == ["full", "no_align", "t2v_plain", "live_sketch"]
@@ -217,7 +225,10 @@ def test_multirun_sweep_closes_one_wandb_run_per_job(tmp_path, monkeypatch, caps
     assert "sweep job 1: " in (tmp_path / "sweep" / "1" / "results.md").read_text()  # says which job
     combined = (tmp_path / "sweep" / "results.md").read_text()  # one table over the jobs
     assert "| job | sampler.lambda_ | full/s2v (CLIP open_clip:tiny-random(seed=0); binarize 1x" in combined
-    assert "Best job: " in combined and "Scoring: every method scored alike" in combined
+    assert (
+        "Best job: " in combined or "No clear best: " in combined
+    ) and "Scoring: every method scored alike" in combined
+    assert "percentile bootstrap interval" in combined and " [" in combined.split("| 0 |")[1].split("\n")[0]
     assert "full/s2v" in (tmp_path / "sweep" / "results.csv").read_text().splitlines()[0]
     assert (tmp_path / "sweep" / "tradeoff.png").is_file() and "![trade-off](tradeoff.png)" in combined
     assert "Combined table:" in capsys.readouterr().out

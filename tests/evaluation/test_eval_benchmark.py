@@ -137,7 +137,10 @@ def test_table_mean_std_over_items_and_seeds_names_the_backbone(tmp_path):
     md = to_markdown(summary)
     lines = md.splitlines()
     assert lines[0].startswith("| Method | S2V ↑ (bb) | T2V ↑ (bb) | Chamfer")
-    assert "| FlipSketch | 0.955 ± 0.007 | 0.200 ± 0.000 |" in md
-    assert "0.200 ± 0.000†" in lines[2]  # SVD does not see the prompt
+    assert "| FlipSketch | 0.955 [0.950, 0.960] | 0.200 [0.200, 0.200] |" in md
+    assert "0.200 [0.200, 0.200]†" in lines[2]  # SVD does not see the prompt
+    # SVD against FlipSketch on the same two units: -0.05 each, so the interval is a point and excludes 0
+    assert "| SVD | -0.050 [-0.050, -0.050] * | +0.000 [+0.000, +0.000] |" in md
     csv_text = write_summary_csv(tmp_path / "r.csv", summary).read_text().splitlines()
     assert csv_text[0].startswith("method,label,kind,n") and len(csv_text) == 3
+    assert "s2v_lo" in csv_text[0] and "s2v_diff_lo" in csv_text[0]

@@ -116,6 +116,9 @@ CASES = {
         (["+hydra.callbacks.x._target_=posix.system"], 2, r"not allowed"),
         (["--experimental-rerun={file}"], 2, r"--experimental-rerun is not supported"),
         (["methods=[fulll]"], 2, r"did you mean full\?"),
+        (["stats.bootstrap=5"], 2, r"stats\.bootstrap must be >= 100"),
+        (["stats.confidence=95"], 2, r"stats\.confidence must be a number between 0\.5 and 1"),
+        (["+stats.resamples=10"], 2, r"stats\.resamples is not a setting"),
     ],
     "export": [
         (["out={mine}"], 2, r"out=.*mine is an existing folder that flipsketch did not write"),

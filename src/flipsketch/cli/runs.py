@@ -184,14 +184,16 @@ def record_start(config_name: str) -> None:
 
 def record_job(cfg, value, metrics) -> None:
     """Inside a multirun: <job>/job_result.json, which the sweep's combined table reads.
-    `metrics`: {name: number}, or ({name: number}, {name: what scored it}, scoring policy text)."""
-    labels = scoring = None
+    `metrics`: {name: number}, or ({name: number}, {name: what scored it}, scoring policy text[,
+    {units, intervals, stats}])."""
+    labels = scoring = extra = None
     if isinstance(metrics, tuple):
-        metrics, labels, scoring = metrics
+        metrics, labels, scoring, *rest = metrics
+        extra = rest[0] if rest else None
     job = hy.multirun_job()
     if job is None:
         return
     overrides, run_dir = job
     from ..sweeps import write_job_result
 
-    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics, labels, scoring)
+    write_job_result(run_dir, overrides, cfg.get("optimized_metric"), value, metrics, labels, scoring, extra)

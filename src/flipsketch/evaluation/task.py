@@ -88,6 +88,15 @@ def check(cfg: DictConfig) -> None:
         check_own_folder(cfg.samples_dir, "samples_dir")  # the user's own folder is never written into
     scoring_policy(cfg)
     t2v_choice(cfg)
+    stats_settings(cfg)
+
+
+def stats_settings(cfg: DictConfig):
+    """How the intervals are drawn (cfg.stats: bootstrap, confidence, seed), checked."""
+    from ..stats import StatsSettings
+
+    node = cfg.get("stats")
+    return StatsSettings.from_config(OmegaConf.to_container(node, resolve=True) if node else None)
 
 
 def _legacy_samples_dir(folder: Path, benchmark) -> bool:
@@ -104,7 +113,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from ..models.loaders import resolve_device
     from .benchmark import load_benchmark
     from .context import EvalContext
-    from .evaluator import Evaluator
+    from .evaluator import Evaluator, write_json_atomic
     from .methods import resolve_methods
     from .overlap import overlap_warnings
     from .shard import Shard, await_all, run_shard, shard_result
@@ -158,7 +167,8 @@ def evaluate(cfg: DictConfig) -> dict:
     wb = WandbRun.start(cfg, run_dir, name=f"eval-{bench}-{ctx.model_tag()}{_job_suffix()}")
     try:
         rows = evaluator.run()
-        summary = summarize(rows, methods)
+        stats = stats_settings(cfg)
+        summary = summarize(rows, methods, stats)
         t2v_name = rows[0]["t2v_scorer"] if rows else "?"
         title = (
             f"FlipSketch evaluation: benchmark {bench} ({_n(len(items), 'sketch')} x {_n(len(seeds), 'seed')}), "
@@ -168,7 +178,7 @@ def evaluate(cfg: DictConfig) -> dict:
             f"metrics.frames={policy.frames}, metrics.include_frame0={str(policy.include_frame0).lower()})\n"
             f"{sampler_line(summary)}"
         )
-        table = to_markdown(summary, title)
+        table = to_markdown(summary, title, stats)
         if overlap:
             table += "\n" + "".join(f"> **Train/eval overlap:** {line}.\n" for line in overlap)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +203,9 @@ def evaluate(cfg: DictConfig) -> dict:
             "items_csv": str(write_items_csv(run_dir / "items.csv", rows)),
             "videos": [r["folder"] for r in rows],
             "metrics": {f"{s['method']}/{k[:-5]}": s[k] for s in summary for k in s if k.endswith("_mean")},
+            **interval_fields(rows, summary, stats),
         }
+        write_json_atomic(run_dir / "metrics.json", run_metrics(out))
         print(table)
         if wb is not None:
             wb.log(rows, summary, sheets)
@@ -204,6 +216,30 @@ def evaluate(cfg: DictConfig) -> dict:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def interval_fields(rows: list[dict], summary: list[dict], stats) -> dict:
+    """`intervals` {<method>/<metric>: [lo, hi]}, `differences` {<method>/<metric>: paired difference
+    from the reference row}, `units` {<method>/<metric>: {<item>/seed<S>: value}} (a sweep pairs them)."""
+    from .table import COLUMNS, units
+
+    keys = [k for k, _, _ in COLUMNS]
+    return {
+        "stats": {"bootstrap": stats.bootstrap, "confidence": stats.confidence, "seed": stats.seed},
+        "intervals": {f"{s['method']}/{k}": [s[f"{k}_lo"], s[f"{k}_hi"]] for s in summary for k in keys},
+        "differences": {
+            f"{s['method']}/{k}": {**p, "reference": s["reference"]}
+            for s in summary
+            for k, p in (s.get("vs") or {}).items()
+        },
+        "units": {f"{s['method']}/{k}": units(rows, s["method"], k) for s in summary for k in keys},
+    }
+
+
+def run_metrics(out: dict) -> dict:
+    """The run folder's metrics.json: scorers, means, intervals and paired differences (no rows)."""
+    keys = ("backbone", "t2v_scorer", "policy", "stats", "metrics", "intervals", "differences")
+    return {k: out[k] for k in keys}
 
 
 def sheets_markdown(sheets: dict, run_dir: Path, seed: int) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ..tracking import wandb_mode
-from .table import COLUMNS, ITEM_FIELDS
+from .table import COLUMNS, ITEM_FIELDS, flat_differences
 
 
 class WandbRun:
@@ -45,11 +45,13 @@ class WandbRun:
             items.add_data(
                 *[r.get(k) for k in ITEM_FIELDS], wandb.Image(str(r["sketch"])), _video(Path(r["folder"]))
             )
-        stat_cols = [f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")]
+        stat_cols = [f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std", "lo", "hi")]
+        diff_cols = [f"{k}_diff{s}" for k, _, _ in COLUMNS for s in ("", "_lo", "_hi", "_n")]
         results = wandb.Table(
-            columns=["method", "label", "n", "backbone", "t2v_scorer", *stat_cols, "seconds_mean"]
+            columns=["method", "label", "n", "backbone", "t2v_scorer", *stat_cols, "seconds_mean", *diff_cols]
         )
         for s in summary:
+            diffs = flat_differences(s)
             results.add_data(
                 s["method"],
                 s["label"],
@@ -58,6 +60,7 @@ class WandbRun:
                 s["t2v_scorer"],
                 *[s[c] for c in stat_cols],
                 s["seconds_mean"],
+                *[diffs.get(c) for c in diff_cols],
             )
         videos: dict[str, list] = {}
         for r in rows:  # also straight in the run's media (files/media/videos), one panel per method
@@ -74,6 +77,10 @@ class WandbRun:
                 if not math.isnan(s[f"{key}_mean"]):
                     self.run.summary[f"{s['method']}/{key}"] = s[f"{key}_mean"]
                     self.run.summary[f"{s['method']}/{key}_std"] = s[f"{key}_std"]
+                    self.run.summary[f"{s['method']}/{key}_lo"] = s[f"{key}_lo"]
+                    self.run.summary[f"{s['method']}/{key}_hi"] = s[f"{key}_hi"]
+            for name, value in flat_differences(s).items():  # paired difference from the reference row
+                self.run.summary[f"{s['method']}/{name}"] = value
         self.run.summary["backbone"] = ", ".join(sorted({s["backbone"] for s in summary}))
         self.run.summary["t2v_scorer"] = ", ".join(sorted({s["t2v_scorer"] for s in summary}))
 
