@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 import threading
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
