@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,11 +59,13 @@ _SIZE_UNITS = {
 MODEL_CHOICES = ("tiny_pretrained", "tiny", "modelscope", "flipsketch_ckpt")
 FORMATS = ["gif", "mp4", "png", "svg"]
 MAX_SEEDS = 4
+GALLERY_COLUMNS = 5  # thumbnails per row: 10 frames in two whole rows, none cut off
+RUN_NAME_BYTES = 24  # 192 random bits in every run folder's name (at least 128: issue #36)
 CSS = (
     ".flipsketch-svg svg{width:260px;height:260px;border:1px solid #ddd}"
     " #gif img, #frames img{image-rendering:pixelated}"
     " #gif img{width:100%;height:100%;object-fit:contain}"
-    " #frames .caption-label{max-width:calc(100% - 8px);white-space:normal;text-overflow:clip}"
+    " #frames .caption-label{max-width:calc(100% - 8px);white-space:nowrap;font-size:11px;padding:1px 4px;opacity:.8}"
     " .run-progress{display:flex;align-items:center;gap:8px}"
     " .run-progress progress{flex:0 0 40%;height:14px}"
 )
@@ -241,6 +243,33 @@ class FlipSketchApp:
         check_output_config(self.defaults.output)
         resolve_device(str(self.defaults.device), str(self.defaults.dtype))
 
+    def examples(self) -> list[list[str]]:
+        """[[sketch png, prompt], ...]: the shipped held-out sketches (never trained on) with their
+        captions, rasterised once by data_gen's safe renderer into the results folder."""
+        import json
+
+        from PIL import Image
+
+        from data_gen.build import SHIPPED_SKETCHES
+        from data_gen.raster import render_svg_file
+
+        from .checks import mark_own_folder
+        from .tiny_world import HELDOUT_SKETCHES
+
+        captions = json.loads((SHIPPED_SKETCHES / "captions.json").read_text(encoding="utf-8"))
+        folder = self.results / "examples"
+        mark_own_folder(self.results, "flipsketch-app")
+        folder.mkdir(exist_ok=True)
+        rows = []
+        for name in HELDOUT_SKETCHES:
+            svg, png = SHIPPED_SKETCHES / f"{name}.svg", folder / f"{name}.png"
+            if not svg.is_file() or name not in captions:
+                continue
+            if not png.is_file():
+                Image.fromarray(render_svg_file(str(svg), 256)).save(png)
+            rows.append([str(png), captions[name]])
+        return rows
+
     def model_choices(self) -> list[str]:
         return list(dict.fromkeys([self.default_model, *MODEL_CHOICES]))
 
@@ -249,13 +278,14 @@ class FlipSketchApp:
 
         mark_own_folder(self.results, "flipsketch-app")
         runs = sorted(
-            p
-            for p in self.results.iterdir()
-            if p.is_dir() and p.name.startswith("run-") and is_our_folder(p, ("config.yaml",))
+            (p for p in self.results.iterdir() if p.is_dir() and p.name.startswith("run-")),
+            key=lambda p: p.stat().st_mtime_ns,
         )
+        runs = [p for p in runs if is_our_folder(p, ("config.yaml",))]
         for old in runs[: max(0, len(runs) - self.keep + 1)]:  # only run folders the app wrote
             shutil.rmtree(old, ignore_errors=True)
-        run_dir = self.results / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        # the name is a visitor's only handle on the run's files: unguessable (RUN_NAME_BYTES random bytes)
+        run_dir = self.results / f"run-{secrets.token_urlsafe(RUN_NAME_BYTES)}"
         mark_own_folder(run_dir, "flipsketch-app")
         return run_dir
 
@@ -387,7 +417,7 @@ class FlipSketchApp:
         status = (
             f"Done in {time.perf_counter() - t0:.1f} s: {len(folders)} animation(s) of {n} frames, "
             f"model {model}, {req.device}, {steps} steps, lambda {float(lambda_):g}. "
-            f"Saved in `{run_dir}`."
+            "Download the files below."
         )
         return (status, str(first / "animation.gif"), str(first / "animation.mp4"), svg_html, gallery, files)
 
@@ -523,6 +553,13 @@ def build_demo(app: FlipSketchApp):
                     elem_id="align",
                 )
                 go = gr.Button("Animate", variant="primary", elem_id="animate")
+                gr.Examples(
+                    app.examples(),
+                    [upload, prompt],
+                    label="Examples: held-out sketches the model never saw (click one, then Animate)",
+                    examples_per_page=8,
+                    elem_id="examples",
+                )
             with gr.Column(scale=1):
                 status = gr.Markdown("", elem_id="status")
                 bar = gr.HTML(
@@ -536,7 +573,7 @@ def build_demo(app: FlipSketchApp):
                 mp4 = gr.Video(label="MP4", elem_id="mp4", interactive=False, height=300)
                 gallery = gr.Gallery(
                     label="Frames",
-                    columns=8,
+                    columns=GALLERY_COLUMNS,
                     height="auto",
                     object_fit="contain",
                     elem_id="frames",
