@@ -68,7 +68,9 @@ def load_clip_folder(folder: Path):
         raise UserError(f"{weights} does not hold an open_clip CLIP of {cfg_file.name}'s layout (other keys)")
     bad = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
     if bad:
-        raise UserError(f"{weights}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, the config says {tuple(own[bad[0]].shape)}")
+        raise UserError(
+            f"{weights}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, the config says {tuple(own[bad[0]].shape)}"
+        )
     if not all(torch.isfinite(t.float()).all() for t in state.values()):
         raise UserError(f"{weights} holds non-finite weights")
     model.load_state_dict({k: v.float() for k, v in state.items()})
@@ -320,7 +322,9 @@ class ClipScorer:
         return cls.from_model(model, tokenizer, f"open_clip:tiny-random(seed={seed})", device, batch_size)
 
     @classmethod
-    def tiny_world(cls, folder: str | os.PathLike | None = None, device="cpu", batch_size: int = 32) -> ClipScorer:
+    def tiny_world(
+        cls, folder: str | os.PathLike | None = None, device="cpu", batch_size: int = 32
+    ) -> ClipScorer:
         """The CLIP trained for the tiny world (shipped under assets/tiny_scorers/clip, or `folder`)."""
         import open_clip
 

@@ -43,7 +43,9 @@ def write_card(out: Path, quality: dict, command: str) -> None:
                   f"- steps: {r['steps']}, wall time: {r['seconds'] / 60:.1f} min"]  # fmt: skip
         for name, acc in r.get("s2v_top1", {}).items():
             n = r["sketches"][name]
-            lines.append(f"- S2V top-1 sketch retrieval on `{name}` ({n} sketches, chance {100 / n:.1f}%): {100 * acc:.1f}%")
+            lines.append(
+                f"- S2V top-1 sketch retrieval on `{name}` ({n} sketches, chance {100 / n:.1f}%): {100 * acc:.1f}%"
+            )
         if "t2v_top1" in r:
             lines.append(f"- T2V top-1 motion caption on {r['clips']} doodle clips of unseen seeds "
                          f"(14 programs, chance 7.1%): {100 * r['t2v_top1']:.1f}%")  # fmt: skip

@@ -120,7 +120,9 @@ def unseen_sets(shared: Path | None, per_sketch: int = 6, seed: int = 7) -> dict
             sets["live_sketch_svg"] = svg_clips(svgs, per_sketch, seed, root=svg_dir)
         pngs = sorted((Path(shared) / "flipsketch_examples").glob("*.png"))
         if pngs:
-            clips = [affine_clip(_png_grey(p), seed + 31 * i + k) for i, p in enumerate(pngs) for k in range(4)]
+            clips = [
+                affine_clip(_png_grey(p), seed + 31 * i + k) for i, p in enumerate(pngs) for k in range(4)
+            ]
             owner = np.repeat(np.arange(len(pngs)), 4)
             sets["flipsketch_examples"] = (np.stack(clips), [""] * len(clips), owner)
     return {k: (v[0], v[2]) for k, v in sets.items()}

@@ -125,7 +125,9 @@ def motion_captions(caption: str, program: str, rng: np.random.Generator | None)
     """The caption with its motion phrase replaced by one phrase of each program (random or first)."""
     from .doodles import PHRASES
 
-    base = next(caption[: -len(ph)] for ph in sorted(PHRASES[program], key=len, reverse=True) if caption.endswith(ph))
+    base = next(
+        caption[: -len(ph)] for ph in sorted(PHRASES[program], key=len, reverse=True) if caption.endswith(ph)
+    )
     pick = (lambda phs: phs[int(rng.integers(len(phs)))]) if rng is not None else (lambda phs: phs[0])
     return [base + pick(PHRASES[p]) for p in PHRASES]
 
@@ -145,7 +147,11 @@ def xclip_batch(pool, step: int, batch: int):
 
 def xclip_loss(model, processor, video, texts, target) -> torch.Tensor:
     tok = processor.tokenizer(texts, padding=True, return_tensors="pt")
-    out = model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"], pixel_values=xclip_pixels(video, processor))
+    out = model(
+        input_ids=tok["input_ids"],
+        attention_mask=tok["attention_mask"],
+        pixel_values=xclip_pixels(video, processor),
+    )
     return F.cross_entropy(out.logits_per_video, target)
 
 
@@ -188,7 +194,9 @@ def s2v_retrieval(model, clips: np.ndarray, owner: np.ndarray) -> float:
     model.eval()
     firsts = {int(o): clips[np.flatnonzero(owner == o)[0], 0] for o in np.unique(owner)}
     keys = sorted(firsts)
-    ref = F.normalize(model.encode_image(_clip_pixels(torch.from_numpy(np.stack([firsts[k] for k in keys])))), dim=-1)
+    ref = F.normalize(
+        model.encode_image(_clip_pixels(torch.from_numpy(np.stack([firsts[k] for k in keys])))), dim=-1
+    )
     hits = total = 0
     for c, o in zip(clips, owner, strict=True):
         fr = torch.from_numpy(sd.binarise(c[1:]))
@@ -233,16 +241,22 @@ def save_xclip(model, processor, folder: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m flipsketch.tiny_world.scorers", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m flipsketch.tiny_world.scorers", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--run", type=Path, default=Path("runs/tiny_scorers"))
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "tiny_scorers")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "tiny_scorers"
+    )
     ap.add_argument("--which", choices=("clip", "xclip", "both"), default="both")
     ap.add_argument("--minutes", type=float, default=20.0, help="per scorer, this call")
     ap.add_argument("--clip-steps", type=int, default=1500)
     ap.add_argument("--xclip-steps", type=int, default=1500)
     ap.add_argument("--pool", type=int, default=3000, help="doodle clips rendered into memory")
     ap.add_argument("--batch", type=int, default=48)
-    ap.add_argument("--unseen", type=Path, default=None, help="third-party data (live_sketch_svg/, flipsketch_examples/)")
+    ap.add_argument(
+        "--unseen", type=Path, default=None, help="third-party data (live_sketch_svg/, flipsketch_examples/)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from .scorer_card import write_card
@@ -250,7 +264,9 @@ def main(argv=None) -> int:
     t = time.monotonic()
     clips, caps, progs = sd.doodle_pool(range(POOL_SEED0, POOL_SEED0 + args.pool))
     sc, scap, _ = sd.svg_clips(sd.training_sketches(), 14, seed=3)
-    print(f"rendered {len(clips)} doodle + {len(sc)} sketch clips in {time.monotonic() - t:.0f} s", flush=True)
+    print(
+        f"rendered {len(clips)} doodle + {len(sc)} sketch clips in {time.monotonic() - t:.0f} s", flush=True
+    )
     quality: dict = {}
     if args.which in ("clip", "both"):
         pool = (np.concatenate([clips, sc]), caps + scap)
@@ -261,11 +277,15 @@ def main(argv=None) -> int:
                            "s2v_top1": {k: s2v_retrieval(res["model"], *v) for k, v in sets.items()},
                            "sketches": {k: int(len(np.unique(v[1]))) for k, v in sets.items()}}  # fmt: skip
     if args.which in ("xclip", "both"):
-        res = train("xclip", args.run / "xclip", (clips, caps, progs), args.xclip_steps, args.minutes, 32, 1e-3)
+        res = train(
+            "xclip", args.run / "xclip", (clips, caps, progs), args.xclip_steps, args.minutes, 32, 1e-3
+        )
         save_xclip(res["model"], res["helper"], args.out / "xclip")
         quality["xclip"] = {"steps": res["step"], "seconds": res["seconds"],
                             "t2v_top1": t2v_accuracy(res["model"], res["helper"], 280), "clips": 280}  # fmt: skip
-    write_card(args.out, quality, " ".join(["python -m flipsketch.tiny_world.scorers", *(argv or sys.argv[1:])]))
+    write_card(
+        args.out, quality, " ".join(["python -m flipsketch.tiny_world.scorers", *(argv or sys.argv[1:])])
+    )
     print(json.dumps(quality, indent=1))
     return 0
 
