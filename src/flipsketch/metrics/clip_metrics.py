@@ -36,6 +36,48 @@ TINY_CLIP_CFG = dict(
 )
 
 
+TINY_WORLD_DIR = Path(__file__).resolve().parents[1] / "assets" / "tiny_scorers"
+
+
+def load_clip_folder(folder: Path):
+    """An open_clip CLIP from a folder of open_clip_config.json + model.safetensors, checked: (model, cfg)."""
+    import json
+
+    import open_clip
+    from open_clip.model import set_model_preprocess_cfg
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from ..quiet import quiet_third_party
+
+    quiet_third_party()
+    cfg_file, weights = folder / "open_clip_config.json", folder / "model.safetensors"
+    if not cfg_file.is_file() or not weights.is_file():
+        raise MissingWeightsError(
+            f"CLIP scorer folder {folder} lacks open_clip_config.json or model.safetensors "
+            "(retrain it with `make tiny-scorers`, or point metrics.scorer.folder at such a folder)"
+        )
+    try:
+        cfg = json.loads(cfg_file.read_text())
+        model = open_clip.CLIP(**cfg["model_cfg"])
+        state = load_file(str(weights))
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise UserError(f"could not read the CLIP scorer in {folder}: {_one_line(exc)}") from exc
+    own = model.state_dict()
+    if set(state) != set(own):
+        raise UserError(f"{weights} does not hold an open_clip CLIP of {cfg_file.name}'s layout (other keys)")
+    bad = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+    if bad:
+        raise UserError(
+            f"{weights}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, the config says {tuple(own[bad[0]].shape)}"
+        )
+    if not all(torch.isfinite(t.float()).all() for t in state.values()):
+        raise UserError(f"{weights} holds non-finite weights")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    set_model_preprocess_cfg(model, cfg["preprocess_cfg"])
+    return model.eval(), cfg
+
+
 class TensorPreprocess:
     """open_clip's eval transform on tensors: resize (shortest side), center-crop, normalise.
 
@@ -278,6 +320,18 @@ class ClipScorer:
         set_model_preprocess_cfg(model, pp)
         tokenizer = open_clip.get_tokenizer("ViT-B-32")
         return cls.from_model(model, tokenizer, f"open_clip:tiny-random(seed={seed})", device, batch_size)
+
+    @classmethod
+    def tiny_world(
+        cls, folder: str | os.PathLike | None = None, device="cpu", batch_size: int = 32
+    ) -> ClipScorer:
+        """The CLIP trained for the tiny world (shipped under assets/tiny_scorers/clip, or `folder`)."""
+        import open_clip
+
+        folder = Path(folder).expanduser() if folder is not None else TINY_WORLD_DIR / "clip"
+        model, cfg = load_clip_folder(folder)
+        tokenizer = open_clip.get_tokenizer(cfg.get("tokenizer", "ViT-B-32"))
+        return cls.from_model(model, tokenizer, f"open_clip:tiny-world({folder.name})", device, batch_size)
 
     @property
     def backbone(self) -> str:

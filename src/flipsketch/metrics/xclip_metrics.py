@@ -64,6 +64,39 @@ TINY_XCLIP_CFG = dict(
 )
 
 
+TINY_WORLD_XCLIP = Path(__file__).resolve().parents[1] / "assets" / "tiny_scorers" / "xclip"
+
+
+def check_xclip_folder(folder: Path) -> None:
+    """Refuse a scorer folder whose weights are missing, unreadable, of another class or size."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    cfg_file, weights = folder / "config.json", folder / "model.safetensors"
+    if not cfg_file.is_file() or not weights.is_file():
+        raise _missing(f"X-CLIP scorer folder {folder} lacks config.json or model.safetensors")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+        with safe_open(str(weights), "pt") as f:
+            keys = set(f.keys())
+            shape = (
+                f.get_slice("text_projection.weight").get_shape()
+                if "text_projection.weight" in keys
+                else None
+            )
+    except (OSError, ValueError, SafetensorError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise UserError(f"could not read the X-CLIP scorer in {folder}: {first}") from exc
+    if cfg.get("model_type") != "xclip" or not any(k.startswith("prompts_generator.") for k in keys):
+        raise UserError(
+            f"{folder} does not hold an X-CLIP model (config model_type {cfg.get('model_type')!r})"
+        )
+    want = [int(cfg.get("projection_dim", 0)), int(cfg.get("text_config", {}).get("hidden_size", 0))]
+    if shape is None or list(shape) != want:
+        raise UserError(f"{weights}: text_projection has shape {shape}, its config.json says {want}")
+
+
 @contextlib.contextmanager
 def _no_progress_bars():
     from transformers.utils import logging as hf_logging
@@ -141,6 +174,13 @@ class XClipScorer:
         with tempfile.TemporaryDirectory(prefix="tiny-xclip-") as tmp:
             build_tiny_xclip(tmp, seed)
             return cls(tmp, device=device, label=f"tiny-random(seed={seed})")
+
+    @classmethod
+    def tiny_world(cls, folder: str | os.PathLike | None = None, device="cpu") -> XClipScorer:
+        """The X-CLIP trained for the tiny world (shipped under assets/tiny_scorers/xclip, or `folder`)."""
+        folder = Path(folder).expanduser() if folder is not None else TINY_WORLD_XCLIP
+        check_xclip_folder(folder)
+        return cls(folder, device=device, label=f"tiny-world({folder.name})")
 
     @property
     def backbone(self) -> str:
