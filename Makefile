@@ -73,6 +73,9 @@ tiny-world-continue: $(STAMP) ## Continue the base (doodles) at one thread from 
 	OMP_NUM_THREADS=1 $(BIN)/python -m flipsketch.tiny_world --stage base --run $(TINY_WORLD_LONG_RUN) --steps 40000 --minutes $(TINY_WORLD_MINUTES) --threads 1 --init $(TINY_WORLD_NEXT)
 	$(BIN)/python -m flipsketch.tiny_world --stage export --run $(TINY_WORLD_LONG_RUN) --out $(TINY_WORLD_NEXT)
 
+tiny-scorers: $(STAMP) ## Retrain the tiny-world S2V (open_clip CLIP) and T2V (X-CLIP) scorers into src/flipsketch/assets/tiny_scorers (resumable; SCORERS_MINUTES per scorer)
+	OMP_NUM_THREADS=1 $(BIN)/python -m flipsketch.tiny_world.scorers --run $(or $(SCORERS_RUN),../tiny_scorers_run) --minutes $(or $(SCORERS_MINUTES),20) --pool 1500 --unseen ../shared/data
+
 tiny-world-gpu: $(STAMP) ## All tiny-world stages on one GPU in 9 minutes, into TINY_WORLD_OUT (default runs/tiny_world_gpu/model)
 	$(BIN)/python experiments/gpu_tiny_world.py --out $(or $(TINY_WORLD_OUT),runs/tiny_world_gpu/model) --minutes 9 --init $(TINY_WORLD_INIT)
 
@@ -103,4 +106,4 @@ lock: ## Regenerate requirements.lock from constraints.txt (needs the registry)
 clean: ## Remove build outputs and logs (keeps .venv)
 	rm -rf logs outputs wandb .pytest_cache build *.egg-info
 
-.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-continue tiny-world-gpu evidence evidence-unseen bench lint format lock clean
+.PHONY: help install app-install app chromium test test-all demo eval-tiny data tiny-world tiny-world-continue tiny-scorers tiny-world-gpu evidence evidence-unseen bench lint format lock clean
