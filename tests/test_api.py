@@ -57,6 +57,28 @@ def test_api_and_cli_give_the_same_frames(tiny_pretrained, tmp_path, sketch_png)
     assert cfg.guidance_scale == 5.0 and cfg.lambda_mode == "weight"  # conf/sampler/tiny_world.yaml
 
 
+def test_flipbook_output_is_what_the_cli_writes(tiny_pretrained, tmp_path, sketch_png):
+    """output_type="flipbook": the CLI's post-processed frames (Otsu strokes, 4x upsampled), byte for byte."""
+    from flipsketch.animate import main as animate_main
+
+    out = tmp_path / "cli"
+    argv = [f"sketch={sketch_png}", "prompt=a ball bouncing", f"out={out}", "seeds=[4]", "device=cpu"]
+    argv += [f"sampler.{k}={v}" for k, v in SMALL.items()] + ["progress=false", "output.formats=[png]"]
+    assert animate_main(argv) == 0
+    cli = [np.asarray(Image.open(p)) for p in sorted((out / "seed4" / "frames").glob("*.png"))]
+    api = tiny_pretrained(
+        prompt="a ball bouncing",
+        image=str(sketch_png),
+        generator=torch.Generator().manual_seed(4),
+        output_type="flipbook",
+        **SMALL,
+    )
+    frames = [np.asarray(f.convert("L")) for f in api.frames[0]]
+    assert frames[0].shape == (256, 256) and set(np.unique(frames[0])) <= {0, 255}
+    assert len(frames) == len(cli)
+    assert all(np.array_equal(a, b if b.ndim == 2 else b[..., 0]) for a, b in zip(frames, cli, strict=True))
+
+
 def test_generators_are_the_cli_seeds_and_output_types(tiny_pretrained, sketch_png):
     from flipsketch.pipeline import FlipSketchPipeline as SamplerCore
 

@@ -46,7 +46,7 @@ from .errors import MissingWeightsError, UserError
 from .models.components import Components
 from .resources import CONF_DIR
 
-OUTPUT_TYPES = ("pil", "np", "pt", "uint8", "latent")
+OUTPUT_TYPES = ("pil", "np", "pt", "uint8", "latent", "flipbook")
 PAPER_PRESET = "flipsketch"  # conf/sampler/flipsketch.yaml: SamplerConfig's defaults, the paper's
 
 
@@ -333,7 +333,10 @@ class FlipSketchPipeline(DiffusionPipeline):
         `generator`: one per sample (a list) or one for all; None draws a random seed per sample
         (reported in `out.seeds`). `num_videos_per_prompt`: samples (default: len(generator) or 1).
         `latents`: starting noise (samples, 4, F, h, w) instead of the generator's; frame 0 is the
-        inverted sketch either way. `output_type`: "pil" | "np" | "pt" | "uint8" | "latent".
+        inverted sketch either way. `output_type`: "pil" | "np" | "pt" | "uint8" | "latent" (the raw
+        decoded frames) or "flipbook": the frames flipsketch-animate writes (grey + Otsu to black strokes
+        on white, thresholded after a 4x upsampling: 256 px for the 64 px model), as PIL images.
+        `out.frames[k]` is sample k's list of frames.
         `on_progress(fraction, label)`: called as the denoising loop advances (the web app's bar).
         """
         from .pipeline import FlipSketchPipeline as SamplerCore
@@ -422,6 +425,11 @@ class FlipSketchPipeline(DiffusionPipeline):
         frames = res.frames  # (samples, F, H, W, 3) uint8
         if output_type == "uint8":
             return frames
+        if output_type == "flipbook":  # what the CLI writes (conf/output/default.yaml's post-processing)
+            from .ink import binarize
+            from .outputs import BINARIZE_UPSCALE
+
+            return [[Image.fromarray(f) for f in binarize(sample, BINARIZE_UPSCALE)] for sample in frames]
         if output_type == "pil":
             return [[Image.fromarray(f) for f in sample] for sample in frames]
         as_float = frames.astype(np.float32) / 255.0
